@@ -1,0 +1,166 @@
+"""Measuring the matcher on question files: accuracy, abstention and confident mistakes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.knowledge import normalize_for_quote
+from bot.matching import Matcher, MatchResult
+
+_CASE_KEYS = {"q", "expect", "expect_any", "expect_all", "abstain", "kind", "topic", "note"}
+
+
+class EvalFileError(ValueError):
+    """A question file that can not be read; the message names the file and the item."""
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    question: str
+    expect: str | None = None
+    expect_any: tuple[str, ...] = ()
+    expect_all: tuple[str, ...] = ()
+    abstain: bool = False
+    kind: str = ""
+    source: str = ""
+
+    @property
+    def in_scope(self) -> bool:
+        return not self.abstain
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    case: Case
+    result: MatchResult
+    correct: bool
+
+    @property
+    def confidently_wrong(self) -> bool:
+        return self.result.answered and not self.correct
+
+
+def load_cases(path: Path) -> list[Case]:
+    try:
+        data = yaml.safe_load(Path(path).read_text("utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvalFileError(f"{path}: can not read: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise EvalFileError(f"{path}: invalid YAML: {exc}") from None
+    if isinstance(data, dict) and isinstance(data.get("questions"), list):
+        data = data["questions"]
+    if not isinstance(data, list):
+        raise EvalFileError(f"{path}: expected a list of questions")
+    cases = []
+    for i, item in enumerate(data, 1):
+        if not isinstance(item, dict) or not isinstance(item.get("q"), str):
+            raise EvalFileError(f"{path}: item {i} needs a 'q' with the question text")
+        unknown = set(item) - _CASE_KEYS
+        if unknown:
+            raise EvalFileError(f"{path}: item {i} has unknown key(s) {sorted(unknown)}")
+        case = Case(
+            question=item["q"],
+            expect=item.get("expect"),
+            expect_any=tuple(str(s) for s in item.get("expect_any") or ()),
+            expect_all=tuple(str(s) for s in item.get("expect_all") or ()),
+            abstain=bool(item.get("abstain", False)),
+            kind=str(item.get("kind", "")),
+            source=f"{Path(path).name}#{i}",
+        )
+        if not case.abstain and not (case.expect or case.expect_any or case.expect_all):
+            raise EvalFileError(f"{path}: item {i} needs expect, expect_any, expect_all "
+                                "or abstain: true")
+        cases.append(case)
+    return cases
+
+
+def _fold(text: str) -> str:
+    return normalize_for_quote(text).casefold()
+
+
+def judge(case: Case, result: MatchResult) -> bool:
+    if case.abstain:
+        return not result.answered
+    if not result.answered or result.entry is None:
+        return False
+    if case.expect:
+        return result.entry.id == case.expect
+    haystack = _fold(" ".join([result.entry.answer, *(c.quote for c in result.entry.citations)]))
+    if case.expect_any and not any(_fold(s) in haystack for s in case.expect_any):
+        return False
+    return all(_fold(s) in haystack for s in case.expect_all)
+
+
+def run(matcher: Matcher, cases: Iterable[Case]) -> list[Outcome]:
+    outcomes = []
+    for case in cases:
+        result = matcher.match(case.question)
+        outcomes.append(Outcome(case, result, judge(case, result)))
+    return outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    total: int
+    in_scope: int
+    in_scope_correct: int
+    out_of_scope: int
+    abstained: int
+    confidently_wrong: int
+
+    @property
+    def accuracy(self) -> float:
+        return self.in_scope_correct / self.in_scope if self.in_scope else 1.0
+
+    @property
+    def abstain_rate(self) -> float:
+        return self.abstained / self.out_of_scope if self.out_of_scope else 1.0
+
+    @property
+    def wrong_rate(self) -> float:
+        return self.confidently_wrong / self.total if self.total else 0.0
+
+
+def summarize(outcomes: list[Outcome]) -> Summary:
+    ins = [o for o in outcomes if o.case.in_scope]
+    outs = [o for o in outcomes if not o.case.in_scope]
+    return Summary(
+        total=len(outcomes),
+        in_scope=len(ins),
+        in_scope_correct=sum(o.correct for o in ins),
+        out_of_scope=len(outs),
+        abstained=sum(o.correct for o in outs),
+        confidently_wrong=sum(o.confidently_wrong for o in outcomes),
+    )
+
+
+def breakdown(outcomes: list[Outcome], matcher: Matcher) -> dict[str, Summary]:
+    """Per topic: the expected entry's topic, else the answered one's, else '(out of scope)'."""
+    groups: dict[str, list[Outcome]] = defaultdict(list)
+    for o in outcomes:
+        if not o.case.in_scope:
+            key = "(out of scope)"
+        elif o.case.expect and o.case.expect in matcher.kb.entries:
+            key = matcher.kb.entries[o.case.expect].topic
+        elif o.result.entry is not None and o.correct:
+            key = o.result.entry.topic
+        else:
+            key = "(unmatched)"
+        groups[key].append(o)
+    return {k: summarize(v) for k, v in sorted(groups.items())}
+
+
+def describe_failure(o: Outcome) -> dict[str, Any]:
+    r = o.result
+    want = ("abstain" if o.case.abstain else o.case.expect
+            or "any of " + ", ".join(o.case.expect_any or o.case.expect_all))
+    got = (f"{r.entry.id} ({r.score})" if r.answered and r.entry
+           else f"abstained (best {r.best_id} {r.score}, margin {r.margin})")
+    return {"where": o.case.source, "kind": o.case.kind, "question": o.case.question,
+            "expected": want, "got": got}

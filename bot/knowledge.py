@@ -1,0 +1,659 @@
+"""Loading and validating the curated knowledge base (YAML files under KNOWLEDGE_DIR).
+
+Curators are not programmers, so every problem is reported with file, line and entry id, and all
+problems of a run are reported together. Loading is all-or-nothing: a base with any error is never
+returned, so a broken edit can not replace a working base.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+MAX_FILE_BYTES = 1_000_000
+MAX_QUOTE_WORDS = 40
+MAX_ANSWER_CHARS = 1500
+MAX_SUMMARY_CHARS = 1500
+MAX_PHRASING_CHARS = 200
+MAX_ID_CHARS = 40  # ids travel in callback data, which Telegram caps at 64 bytes
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
+# Commands the bot itself owns; a topic may not take one of these names.
+RESERVED_COMMANDS = frozenset(
+    {"start", "help", "ask", "sources", "topics", "reload", "stats", "unanswered", "cancel"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    file: str
+    line: int | None
+    entry: str | None
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        where = self.file + (f":{self.line}" if self.line else "")
+        who = f" [{self.entry}]" if self.entry else ""
+        return f"{where}:{who} {self.severity}: {self.message}"
+
+
+class KnowledgeError(Exception):
+    """The knowledge base could not be loaded; carries every problem found."""
+
+    def __init__(self, problems: Iterable[Problem]):
+        self.problems = tuple(problems)
+        self.errors = tuple(p for p in self.problems if p.severity == "error")
+        first = str(self.errors[0]) if self.errors else "unknown problem"
+        more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+        super().__init__(first + more)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    id: str
+    title: str
+    publisher: str
+    url: str
+    published: str
+    file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    source: str
+    quote: str
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    id: str
+    command: str
+    title: str
+    summary: str
+    aliases: tuple[str, ...] = ()
+    follow_up: tuple[str, ...] = ()
+    citations: tuple[Citation, ...] = ()
+    overview: str | None = None  # the entry that answers "what is <topic>"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: str
+    topic: str
+    questions: tuple[str, ...]
+    answer: str
+    citations: tuple[Citation, ...]
+    keywords: tuple[str, ...] = ()
+    related: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class KnowledgeBase:
+    sources: Mapping[str, Source]
+    topics: Mapping[str, Topic]
+    entries: Mapping[str, Entry]
+    synonyms: tuple[tuple[str, ...], ...] = ()
+    warnings: tuple[Problem, ...] = ()
+    quotes_verified: int = 0
+    quotes_total: int = 0
+    unverified_reason: str | None = None
+    _by_command: Mapping[str, Topic] = field(default_factory=dict, repr=False)
+
+    def topic_for_command(self, command: str) -> Topic | None:
+        return self._by_command.get(command.lower())
+
+    def entries_in(self, topic_id: str) -> tuple[Entry, ...]:
+        return tuple(e for e in self.entries.values() if e.topic == topic_id)
+
+    @property
+    def phrasing_count(self) -> int:
+        return sum(len(e.questions) for e in self.entries.values())
+
+
+# --- YAML with line numbers -------------------------------------------------------------------
+
+
+class _LineDict(dict):
+    line: int = 0
+    key_lines: dict[Any, int]
+
+
+class _LineList(list):
+    line: int = 0
+    item_lines: list[int]
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that remembers where each mapping and sequence item came from."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.duplicate_keys: list[tuple[Any, int]] = []
+
+
+def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict:
+    loader.flatten_mapping(node)
+    result = _LineDict()
+    result.line = node.start_mark.line + 1
+    result.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, Hashable):
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be plain text", key_node.start_mark
+            )
+        line = key_node.start_mark.line + 1
+        if key in result:
+            loader.duplicate_keys.append((key, line))
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[key] = line
+    return result
+
+
+def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> _LineList:
+    result = _LineList(loader.construct_object(child, deep=True) for child in node.value)
+    result.line = node.start_mark.line + 1
+    result.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return result
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+
+
+def _uses_aliases(root: yaml.Node) -> int | None:
+    """Line of the first node reached twice, i.e. through an alias (`*name`).
+
+    Curators never need anchors; refusing them also defuses 'billion laughs' documents,
+    whose composed graph is small but whose expansion is exponential.
+    """
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            return node.start_mark.line + 1
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.extend((key, value))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return None
+
+
+def _read_yaml(path: Path, name: str, problems: list[Problem]) -> Any:
+    def fail(message: str, line: int | None = None) -> None:
+        problems.append(Problem(name, line, None, message))
+
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            fail(f"file is {size:,} bytes; a knowledge file may hold at most {MAX_FILE_BYTES:,}")
+            return None
+        raw = path.read_bytes()
+    except OSError as exc:
+        fail(f"can not read file: {exc.strerror or exc}")
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        fail(f"file is not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8", line)
+        return None
+    loader = _LineLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        alias_line = _uses_aliases(node)
+        if alias_line is not None:
+            fail("anchors and aliases (& and *) are not allowed; write the text out", alias_line)
+            return None
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        detail = " ".join(filter(None, [exc.context, exc.problem]))
+        fail(f"YAML syntax error: {detail}", mark.line + 1 if mark else None)
+        return None
+    except yaml.YAMLError as exc:
+        fail(f"YAML error: {exc}")
+        return None
+    except RecursionError:
+        fail("YAML is nested too deeply")
+        return None
+    finally:
+        loader.dispose()
+    for key, line in loader.duplicate_keys:
+        fail(f"key {key!r} appears twice in the same block; the second would silently win", line)
+    return data
+
+
+# --- validation -------------------------------------------------------------------------------
+
+_TOP_KEYS = {"sources", "synonyms", "topic", "entries"}
+_SOURCE_KEYS = {"id": True, "title": True, "publisher": True, "url": True, "published": True,
+                "file": False}
+_TOPIC_KEYS = {"id": True, "command": True, "title": True, "summary": True, "aliases": False,
+               "overview": False, "follow_up": False, "citations": False}
+_ENTRY_KEYS = {"id": True, "questions": True, "answer": True, "citations": True,
+               "keywords": False, "related": False, "topic": False}
+_CITATION_KEYS = {"source": True, "quote": True}
+
+
+class _Checker:
+    """Collects problems for one file; each check reports and carries on."""
+
+    def __init__(self, name: str, problems: list[Problem]):
+        self.name = name
+        self.problems = problems
+
+    def error(self, line: int | None, entry: str | None, message: str) -> None:
+        self.problems.append(Problem(self.name, line, entry, message))
+
+    def warn(self, line: int | None, entry: str | None, message: str) -> None:
+        self.problems.append(Problem(self.name, line, entry, message, "warning"))
+
+    def fields(self, data: Any, spec: dict[str, bool], what: str, entry: str | None,
+               line: int | None) -> dict[str, tuple[Any, int | None]] | None:
+        """Check keys against the spec; returns {key: (value, line)} or None if not a mapping."""
+        if not isinstance(data, dict):
+            self.error(line, entry, f"{what} must be a block of 'key: value' lines, "
+                                    f"got {_kind(data)}")
+            return None
+        lines = getattr(data, "key_lines", {})
+        own = getattr(data, "line", line)
+        out = {}
+        for key, value in data.items():
+            if key not in spec:
+                allowed = ", ".join(spec)
+                self.error(lines.get(key, own), entry,
+                           f"unknown key {key!r} in {what} (allowed: {allowed})")
+            else:
+                out[key] = (value, lines.get(key, own))
+        for key, required in spec.items():
+            if required and key not in out:
+                self.error(own, entry, f"{what} is missing required key {key!r}")
+        return out
+
+    def text(self, value: Any, line: int | None, entry: str | None, what: str,
+             max_chars: int | None = None) -> str | None:
+        if isinstance(value, date):
+            value = value.isoformat()
+        if not isinstance(value, str):
+            hint = " (put it in quotes)" if isinstance(value, int | float | bool) else ""
+            self.error(line, entry, f"{what} must be text, got {_kind(value)}{hint}")
+            return None
+        value = value.strip()
+        if not value:
+            self.error(line, entry, f"{what} is empty")
+            return None
+        if max_chars is not None and len(value) > max_chars:
+            self.error(line, entry, f"{what} is {len(value)} characters; at most {max_chars}")
+            return None
+        return value
+
+    def identifier(self, value: Any, line: int | None, entry: str | None, what: str) -> str | None:
+        text = self.text(value, line, entry, what)
+        if text is None:
+            return None
+        if not ID_RE.match(text) or len(text) > MAX_ID_CHARS:
+            self.error(line, entry, f"{what} {text!r} must be 1-{MAX_ID_CHARS} of a-z, 0-9, "
+                                    "'-' and '_', starting with a letter or digit")
+            return None
+        return text
+
+    def text_list(self, value: Any, line: int | None, entry: str | None, what: str,
+                  max_chars: int | None = None, required: bool = False) -> tuple[str, ...]:
+        if value is None and not required:
+            return ()
+        if not isinstance(value, list):
+            self.error(line, entry, f"{what} must be a list ('- item' lines), got {_kind(value)}")
+            return ()
+        if required and not value:
+            self.error(line, entry, f"{what} must have at least one item")
+        lines = getattr(value, "item_lines", [line] * len(value))
+        items = []
+        for item, item_line in zip(value, lines, strict=True):
+            text = self.text(item, item_line, entry, f"item of {what}", max_chars)
+            if text is not None:
+                items.append(text)
+        return tuple(items)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a block of keys"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return f"yes/no value {value}"
+    if isinstance(value, int | float):
+        return f"a number ({value})"
+    return f"text {str(value)[:40]!r}"
+
+
+@dataclass(slots=True)
+class _Pending:
+    """Where a cross-reference was made, so a dangling one can be reported there."""
+
+    file: str
+    line: int | None
+    entry: str | None
+    target: str
+    kind: str
+
+
+def load_knowledge(directory: Path, sources_dir: Path | None = None) -> KnowledgeBase:
+    """Load every `*.yaml` directly under `directory` (subfolders such as eval/ are not read).
+
+    With `sources_dir`, every quote is checked against the source texts; a quote not found is an
+    error. Raises KnowledgeError with all problems when any is an error.
+    """
+    problems: list[Problem] = []
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise KnowledgeError([Problem(str(directory), None, None,
+                                      "knowledge directory does not exist")])
+    files = sorted(p for p in directory.iterdir() if p.suffix in {".yaml", ".yml"})
+    if not files:
+        raise KnowledgeError([Problem(str(directory), None, None,
+                                      "no .yaml files in the knowledge directory")])
+
+    sources: dict[str, Source] = {}
+    topics: dict[str, Topic] = {}
+    entries: dict[str, Entry] = {}
+    synonyms: list[tuple[str, ...]] = []
+    defined_at: dict[tuple[str, str], tuple[str, int | None]] = {}
+    refs: list[_Pending] = []
+    citation_sites: list[tuple[str, int | None, str | None, Citation]] = []
+    phrasing_owner: dict[str, tuple[str, str]] = {}
+    commands: dict[str, str] = {}
+    overview_refs: list[tuple[str, int | None, str, str]] = []
+
+    for path in files:
+        name = path.name
+        data = _read_yaml(path, name, problems)
+        if data is None:
+            if not any(p.file == name for p in problems):
+                problems.append(Problem(name, None, None, "file is empty", "warning"))
+            continue
+        check = _Checker(name, problems)
+        top = check.fields(data, dict.fromkeys(_TOP_KEYS, False), "the file", None, 1)
+        if top is None:
+            continue
+
+        def claim(kind: str, ident: str, line: int | None, entry: str | None,
+                  _check: _Checker = check, _name: str = name) -> bool:
+            where = defined_at.get((kind, ident))
+            if where is not None:
+                _check.error(line, entry, f"duplicate {kind} id {ident!r} (already at "
+                                          f"{where[0]}:{where[1]})")
+                return False
+            defined_at[(kind, ident)] = (_name, line)
+            return True
+
+        def citations_of(value: Any, line: int | None, owner: str, required: bool,
+                         _check: _Checker = check, _name: str = name) -> tuple[Citation, ...]:
+            if value is None and not required:
+                return ()
+            if not isinstance(value, list) or not value:
+                _check.error(line, owner, "citations must be a list of {source, quote} items, "
+                                          "with at least one")
+                return ()
+            result = []
+            for item in value:
+                item_line = getattr(item, "line", line)
+                f = _check.fields(item, _CITATION_KEYS, "a citation", owner, item_line)
+                if f is None or "source" not in f or "quote" not in f:
+                    continue
+                src = _check.identifier(*f["source"], owner, "citation source")
+                quote = _check.text(*f["quote"], owner, "quote")
+                if src is None or quote is None:
+                    continue
+                words = len(quote.split())
+                if words > MAX_QUOTE_WORDS:
+                    _check.error(f["quote"][1], owner, f"quote is {words} words; quote at most "
+                                 f"{MAX_QUOTE_WORDS} (a sentence or two)")
+                    continue
+                cite = Citation(src, quote)
+                refs.append(_Pending(_name, f["source"][1], owner, src, "source"))
+                citation_sites.append((_name, f["quote"][1], owner, cite))
+                result.append(cite)
+            return tuple(result)
+
+        # sources
+        if "sources" in top:
+            value, line = top["sources"]
+            if not isinstance(value, list):
+                check.error(line, None, "sources must be a list")
+            else:
+                for item in value:
+                    item_line = getattr(item, "line", line)
+                    f = check.fields(item, _SOURCE_KEYS, "a source", None, item_line)
+                    if f is None or "id" not in f:
+                        continue
+                    sid = check.identifier(*f["id"], None, "source id")
+                    if sid is None:
+                        continue
+                    vals = {k: check.text(*f[k], sid, k) for k in _SOURCE_KEYS if k in f}
+                    url = vals.get("url")
+                    if url and not re.match(r"^https?://\S+$", url):
+                        check.error(f["url"][1], sid, f"url {url!r} must start with http(s)://")
+                        continue
+                    if None in vals.values() or len(vals) < 5:
+                        continue
+                    if claim("source", sid, f["id"][1], sid):
+                        sources[sid] = Source(sid, vals["title"], vals["publisher"], url,
+                                              vals["published"], vals.get("file"))
+
+        # synonyms
+        if "synonyms" in top:
+            value, line = top["synonyms"]
+            if not isinstance(value, list):
+                check.error(line, None, "synonyms must be a list of groups like "
+                                        "[overseas, international, abroad]")
+            else:
+                for group, group_line in zip(value, getattr(value, "item_lines", []),
+                                             strict=False):
+                    words = check.text_list(group, group_line, None, "synonym group", 60, True)
+                    if len(words) == 1:
+                        check.error(group_line, None, "a synonym group needs at least two words")
+                    elif len(words) > 1:
+                        synonyms.append(tuple(w.lower() for w in words))
+
+        # topic
+        file_topic: str | None = None
+        if "topic" in top:
+            value, line = top["topic"]
+            f = check.fields(value, _TOPIC_KEYS, "the topic", None, line)
+            if f is not None and "id" in f:
+                tid = check.identifier(*f["id"], None, "topic id")
+                file_topic = tid
+                if tid is not None:
+                    cmd = check.text(*f["command"], tid, "command") if "command" in f else None
+                    if cmd is not None:
+                        cmd = cmd.lstrip("/")
+                        if not COMMAND_RE.match(cmd):
+                            check.error(f["command"][1], tid, f"command {cmd!r} must be 1-32 "
+                                        "of a-z, 0-9 and _ (Telegram's rule)")
+                            cmd = None
+                        elif cmd in RESERVED_COMMANDS:
+                            check.error(f["command"][1], tid,
+                                        f"command /{cmd} is one of the bot's own commands")
+                            cmd = None
+                        elif cmd in commands:
+                            check.error(f["command"][1], tid, f"command /{cmd} is already "
+                                        f"used by topic {commands[cmd]!r}")
+                            cmd = None
+                        else:
+                            commands[cmd] = tid
+                    title = check.text(*f["title"], tid, "title", 100) if "title" in f else None
+                    summary = (check.text(*f["summary"], tid, "summary", MAX_SUMMARY_CHARS)
+                               if "summary" in f else None)
+                    aliases = check.text_list(*f.get("aliases", (None, line)), tid, "aliases", 60)
+                    follow = check.text_list(*f.get("follow_up", (None, line)), tid, "follow_up")
+                    for target in follow:
+                        refs.append(_Pending(name, f["follow_up"][1], tid, target, "entry"))
+                    overview = None
+                    if "overview" in f:
+                        overview = check.identifier(*f["overview"], tid, "overview")
+                        if overview:
+                            refs.append(_Pending(name, f["overview"][1], tid, overview, "entry"))
+                            overview_refs.append((name, f["overview"][1], tid, overview))
+                    cites = citations_of(*f.get("citations", (None, line)), tid, False)
+                    if (None not in (cmd, title, summary)
+                            and claim("topic", tid, f["id"][1], tid)):
+                        topics[tid] = Topic(tid, cmd, title, summary, aliases, follow, cites,
+                                            overview)
+
+        # entries
+        if "entries" in top:
+            value, line = top["entries"]
+            if not isinstance(value, list):
+                check.error(line, None, "entries must be a list of entries ('- id: ...')")
+                value = []
+            for item in value:
+                item_line = getattr(item, "line", line)
+                raw_id = item.get("id") if isinstance(item, dict) else None
+                label = str(raw_id) if raw_id is not None else None
+                f = check.fields(item, _ENTRY_KEYS, "an entry", label, item_line)
+                if f is None or "id" not in f:
+                    continue
+                eid = check.identifier(*f["id"], label, "entry id")
+                if eid is None:
+                    continue
+                topic_id = file_topic
+                if "topic" in f:
+                    topic_id = check.identifier(*f["topic"], eid, "topic")
+                if topic_id is None and "topic" not in f:
+                    check.error(item_line, eid, "entry has no topic: give the file a 'topic:' "
+                                                "block or the entry a 'topic:' key")
+                    continue
+                if topic_id is None:
+                    continue
+                refs.append(_Pending(name, f.get("topic", (None, item_line))[1], eid, topic_id,
+                                     "topic"))
+                questions = check.text_list(*f.get("questions", (None, item_line)), eid,
+                                            "questions", MAX_PHRASING_CHARS, required=True)
+                answer = (check.text(*f["answer"], eid, "answer", MAX_ANSWER_CHARS)
+                          if "answer" in f else None)
+                cites = citations_of(*f.get("citations", (None, item_line)), eid, True)
+                keywords = check.text_list(*f.get("keywords", (None, item_line)), eid,
+                                           "keywords", 60)
+                related = check.text_list(*f.get("related", (None, item_line)), eid, "related")
+                for target in related:
+                    if target == eid:
+                        check.error(f["related"][1], eid, "an entry can not be related to itself")
+                    else:
+                        refs.append(_Pending(name, f["related"][1], eid, target, "entry"))
+                q_lines = getattr(f.get("questions", (None,))[0], "item_lines", [])
+                for i, q in enumerate(questions):
+                    key = _phrasing_key(q)
+                    owner = phrasing_owner.get(key)
+                    q_line = q_lines[i] if i < len(q_lines) else item_line
+                    if owner is not None and owner[0] != eid:
+                        check.warn(q_line, eid, f"phrasing {q!r} duplicates one of entry "
+                                                f"{owner[0]!r} ({owner[1]})")
+                    elif owner is not None:
+                        check.warn(q_line, eid, f"phrasing {q!r} is listed twice")
+                    else:
+                        phrasing_owner[key] = (eid, f"{name}:{q_line}")
+                if not questions or answer is None or not cites:
+                    continue
+                if claim("entry", eid, f["id"][1], eid):
+                    entries[eid] = Entry(eid, topic_id, questions, answer, cites, keywords,
+                                         related)
+
+    known = {"source": sources, "topic": topics, "entry": entries}
+    for ref in refs:
+        if ref.target not in known[ref.kind] and (ref.kind, ref.target) not in defined_at:
+            problems.append(Problem(ref.file, ref.line, ref.entry,
+                                    f"unknown {ref.kind} {ref.target!r}"))
+    if not sources and not any(p.severity == "error" for p in problems):
+        problems.append(Problem(str(directory), None, None, "no sources are defined"))
+    for file, line, tid, target in overview_refs:
+        if target in entries and entries[target].topic != tid:
+            problems.append(Problem(file, line, tid, f"overview {target!r} is an entry of "
+                                    f"topic {entries[target].topic!r}, not of {tid!r}"))
+    for tid, topic in list(topics.items()):
+        own = [e.id for e in entries.values() if e.topic == tid]
+        if not own:
+            file, line = defined_at[("topic", tid)]
+            problems.append(Problem(file, line, tid, "topic has no entries", "warning"))
+        elif topic.overview is None:
+            topics[tid] = replace(topic, overview=own[0])
+
+    verified, reason = _verify_quotes(citation_sites, sources, sources_dir, problems)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise KnowledgeError(problems)
+    by_command = {t.command: t for t in topics.values()}
+    return KnowledgeBase(
+        sources=MappingProxyType(sources),
+        topics=MappingProxyType(topics),
+        entries=MappingProxyType(entries),
+        synonyms=tuple(synonyms),
+        warnings=tuple(problems),
+        quotes_verified=verified,
+        quotes_total=len(citation_sites),
+        unverified_reason=reason,
+        _by_command=MappingProxyType(by_command),
+    )
+
+
+def _phrasing_key(text: str) -> str:
+    return " ".join(re.sub(r"[^\w]+", " ", text.lower()).split())
+
+
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00b4": "'"})
+
+
+def normalize_for_quote(text: str) -> str:
+    """Only whitespace and typographic apostrophes may differ between a quote and its source."""
+    text = unicodedata.normalize("NFC", text).translate(_APOSTROPHES)
+    return " ".join(text.split())
+
+
+def _verify_quotes(sites: list[tuple[str, int | None, str | None, Citation]],
+                   sources: Mapping[str, Source], sources_dir: Path | None,
+                   problems: list[Problem]) -> tuple[int, str | None]:
+    if sources_dir is None:
+        return 0, "SOURCES_DIR is not set, so quotes were not checked against the source texts"
+    if not Path(sources_dir).is_dir():
+        return 0, f"SOURCES_DIR {sources_dir} does not exist, so quotes were not checked"
+    texts: dict[str, str | None] = {}
+    for sid, source in sources.items():
+        path = Path(sources_dir) / source.file if source.file else None
+        try:
+            texts[sid] = normalize_for_quote(path.read_text("utf-8")) if path else None
+        except (OSError, UnicodeDecodeError):
+            texts[sid] = None
+    verified = 0
+    missing: set[str] = set()
+    for file, line, entry, cite in sites:
+        text = texts.get(cite.source)
+        if text is None:
+            missing.add(cite.source)
+            continue
+        if normalize_for_quote(cite.quote) in text:
+            verified += 1
+        else:
+            problems.append(Problem(file, line, entry, f"quote not found verbatim in source "
+                                    f"{cite.source!r}: {cite.quote[:60]!r}"))
+    reason = None
+    if missing:
+        reason = (f"no text in {sources_dir} for source(s) {', '.join(sorted(missing))}, "
+                  "so their quotes were not checked")
+    return verified, reason

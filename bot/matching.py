@@ -1,0 +1,409 @@
+"""Matching a user's question to the best knowledge-base entry, or abstaining.
+
+Pure and synchronous (no telegram import), deterministic: the same question against the same
+knowledge base always gives the same result.
+
+How a question is scored against an entry:
+1. Both sides go through `TextNormalizer`: accents, case, typographic quotes, number formats
+   (47.500 / 47,500 / 47500), synonyms and topic aliases are folded to one canonical form.
+2. Query words the knowledge base does not know are corrected to the closest known word
+   (rapidfuzz `fuzz.ratio`), so "lazda" and "aliexpres" still match.
+3. Three signals, combined with weights chosen on the dev set (`python -m bot eval`):
+   - fuzzy: the best rapidfuzz `token_set_ratio` between the question's content words and one
+     of the entry's phrasings (content words only: stop words would make any question look
+     like any phrasing);
+   - coverage: how much of the question (IDF-weighted) the entry's vocabulary explains; a word
+     the entry has never seen ("weather", "ceo of cainiao") pulls the score down;
+   - question type: a "when" question is penalised against an entry none of whose phrasings
+     asks "when".
+4. Abstain unless the best score clears a threshold and beats the runner-up entry by a margin.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz, process
+
+from bot.knowledge import Entry, KnowledgeBase
+
+MAX_QUESTION_CHARS = 500  # longer questions are cut: the cost of one question stays bounded
+
+# Function words and chat filler: they carry no topic, so they never count as evidence.
+STOP_WORDS = frozenset("""
+a about above after again against all also am an and any anyway are aren as at be because been
+before being between both but by can could did didn do does doesn doing don down during each else
+even ever few for from further get got gonna had has have having he her here hers him his how i if
+in into is isn it its itself just kind know let like ll me mean might more most much must my
+myself no nor not now of off oh ok okay on once only or other our ours out over own please pls plz
+re really s same say says said she should so some such t tell than thank thanks that the their
+theirs them then there these they thing things think this those through thx to too u ur under
+until up us ve very want was wasn we were weren what whats whatever which while who whom whose
+why will with won would wouldn y yeah yes you your yours actually basically btw exactly
+specifically hey hi hello lol sooo soo nah bro guys pls literally right wait wondering question
+quick curious anyone somebody someone explain info details deets give
+according article says said mentioned mention
+que es el la los las de del y en un una por para con se lo al
+""".split())
+
+# Question words are kept apart: they say what kind of fact is wanted.
+QUESTION_TYPES = {
+    "who": "who", "whom": "who", "whose": "who", "quien": "who", "quién": "who",
+    "when": "when", "cuando": "when", "cuándo": "when",
+    "where": "where", "donde": "where", "dónde": "where",
+    "why": "why", "porque": "why",
+}
+_HOW_MANY = re.compile(r"\bhow (?:many|much|big|large|high)\b|\bwhat (?:percentage|share|"
+                       r"amount|number)\b|\bcuant[oa]s?\b")
+_WHAT_YEAR = re.compile(r"\b(?:what|which) (?:year|month|date|day)\b|\bsince when\b")
+
+GREETINGS = frozenset("hi hello hey hiya yo hola thanks thank thx ty cheers bye goodbye "
+                      "morning evening howdy sup".split())
+
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'",
+                              "\u201c": '"', "\u201d": '"', "\u00ab": '"', "\u00bb": '"'})
+_THOUSANDS = re.compile(r"(?<=\d)[.,\u00a0 ](?=\d{3}(?!\d))")
+_DECIMAL_COMMA = re.compile(r"(?<=\d),(?=\d{1,2}(?!\d))")
+_TOKEN = re.compile(r"\d+(?:\.\d+)?|[a-z0-9]+")
+_LEADING_COMMAND = re.compile(r"^\s*/([a-z0-9_]+)(?:@\w+)?\b")
+_MENTION = re.compile(r"@\w+")
+_CURRENCY = {"€": " eur ", "$": " usd ", "¥": " rmb ", "%": " percent "}
+# Units glued to a number ("1.6bn", "10cities") are split off so the number stands alone.
+_GLUED_UNIT = re.compile(r"(?<=\d)(?=[a-z])")
+
+
+def fold(text: str) -> str:
+    """Lower case without accents or typographic quotes; keeps everything else."""
+    text = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return text.casefold()
+
+
+def tokenize(text: str) -> list[str]:
+    """Fold, unify number formats and split into word and number tokens."""
+    text = fold(text)
+    text = _LEADING_COMMAND.sub(lambda m: m.group(1) if m.group(1) not in _BOT_COMMANDS else "",
+                                text)
+    text = _MENTION.sub(" ", text)
+    text = re.sub(r"'s\b", "", text)
+    text = _THOUSANDS.sub("", text)
+    text = _DECIMAL_COMMA.sub(".", text)
+    for symbol, word in _CURRENCY.items():
+        text = text.replace(symbol, word)
+    text = _GLUED_UNIT.sub(" ", text)
+    return [stem(t.rstrip(".")) for t in _TOKEN.findall(text)]
+
+
+_BOT_COMMANDS = frozenset({"start", "ask", "help"})
+_KEEP_S = ("ss", "us", "is", "os", "as")
+
+
+def stem(token: str) -> str:
+    """A light English suffix stripper, so invest/invests/invested/investing meet.
+
+    Deliberately crude and applied to both sides alike: it only has to be consistent.
+    Stop words, numbers and short words are left alone.
+    """
+    if len(token) <= 3 or token in STOP_WORDS or not token.isalpha():
+        return token
+    if token.endswith("ies") and len(token) > 4:
+        token = token[:-3] + "y"
+    elif token.endswith("s") and not token.endswith(_KEEP_S):
+        token = token[:-1]
+    for suffix in ("ing", "ed"):
+        if token.endswith(suffix) and len(token) - len(suffix) >= 3:
+            token = token[: -len(suffix)]
+            if len(token) > 3 and token[-1] == token[-2] and token[-1] not in "lsz":
+                token = token[:-1]
+            break
+    if len(token) > 3 and token.endswith("e"):
+        token = token[:-1]
+    return token
+
+
+class TextNormalizer:
+    """Folds synonyms to one canonical word sequence, longest phrase first."""
+
+    def __init__(self, groups: list[tuple[str, ...]]):
+        self._phrases: dict[tuple[str, ...], tuple[str, ...]] = {}
+        for group in _merge_groups(groups):
+            canonical = group[0]
+            for member in group:
+                self._phrases.setdefault(member, canonical)
+        self._max_len = max((len(p) for p in self._phrases), default=1)
+
+    @property
+    def members(self) -> frozenset[tuple[str, ...]]:
+        return frozenset(self._phrases)
+
+    def canonical(self, tokens: list[str]) -> list[str]:
+        out: list[str] = []
+        i = 0
+        while i < len(tokens):
+            for size in range(min(self._max_len, len(tokens) - i), 0, -1):
+                replacement = self._phrases.get(tuple(tokens[i:i + size]))
+                if replacement is not None:
+                    out.extend(replacement)
+                    i += size
+                    break
+            else:
+                out.append(tokens[i])
+                i += 1
+        return out
+
+
+def _merge_groups(groups: list[tuple[str, ...]]) -> list[tuple[tuple[str, ...], ...]]:
+    """Groups that share a member are one group (curators write them in different files);
+    the first group's first member stays the canonical form."""
+    merged: list[list[tuple[str, ...]]] = []
+    for group in groups:
+        members = [t for t in (tuple(tokenize(m)) for m in group) if t]
+        hits = [g for g in merged if any(m in g for m in members)]
+        target = hits[0] if hits else []
+        if not hits:
+            merged.append(target)
+        for other in hits[1:]:
+            target.extend(m for m in other if m not in target)
+            merged.remove(other)
+        target.extend(m for m in members if m not in target)
+    return [tuple(g) for g in merged if g]
+
+
+def question_type(folded: str) -> str | None:
+    if _HOW_MANY.search(folded):
+        return "how_many"
+    if _WHAT_YEAR.search(folded):
+        return "when"
+    for word in re.findall(r"[a-z]+", folded):
+        kind = QUESTION_TYPES.get(word)
+        if kind:
+            return kind
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class MatchConfig:
+    """Weights and thresholds; defaults were chosen on the dev set (see README)."""
+
+    fuzzy_weight: float = 0.4
+    sort_weight: float = 0.1
+    coverage_weight: float = 0.3
+    answer_coverage_weight: float = 0.2
+    precision_weight: float = 0.0
+    type_penalty: float = 12.0
+    unknown_penalty: float = 0.0
+    threshold: float = 62.0
+    margin: float = 3.0
+    sure: float = 90.0  # at or above this, a near-tie between related entries still answers
+    suggestion_floor: float = 35.0
+    typo_cutoff: float = 80.0
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    entry_id: str
+    question: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    question: str
+    entry: Entry | None
+    score: float
+    answered: bool
+    suggestions: tuple[Suggestion, ...] = ()
+    kind: str = "answer"  # answer | abstain | greeting | empty
+    best_id: str | None = None
+    margin: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Doc:
+    entry: Entry
+    phrasings: tuple[str, ...]
+    phrasing_words: tuple[frozenset[str], ...]
+    qvocab: frozenset[str]  # words of the phrasings, keywords and topic
+    vocab: frozenset[str]  # ... and of the answer
+    types: frozenset[str]
+
+
+@dataclass(slots=True)
+class _Prepared:
+    tokens: list[str]
+    content: list[str]
+    qtype: str | None
+    text: str = field(default="")
+
+
+class Matcher:
+    """Built once per knowledge base; `match` is cheap and has no side effects."""
+
+    def __init__(self, kb: KnowledgeBase, config: MatchConfig | None = None):
+        self.kb = kb
+        self.config = config or MatchConfig()
+        groups = [tuple(g) for g in kb.synonyms]
+        for topic in kb.topics.values():
+            groups.append((topic.id, *topic.aliases))
+        self.normalizer = TextNormalizer(groups)
+        docs = []
+        for entry in kb.entries.values():
+            phrasings, vocab, types = [], set(), set()
+            for q in entry.questions:
+                tokens = self.normalizer.canonical(tokenize(q))
+                content = self._content(tokens)
+                phrasings.append(" ".join(content))
+                vocab.update(content)
+                types.add(question_type(fold(q)) or question_type(" ".join(tokens)) or "what")
+            for text in entry.keywords:
+                vocab.update(self._content(self.normalizer.canonical(tokenize(text))))
+            vocab.update(self.normalizer.canonical(tokenize(entry.topic)))
+            qvocab = frozenset(vocab)
+            vocab.update(self._content(self.normalizer.canonical(tokenize(entry.answer))))
+            docs.append(_Doc(entry, tuple(phrasings), tuple(frozenset(p.split()) for p in phrasings),
+                             qvocab, frozenset(vocab), frozenset(types)))
+        self._docs = tuple(docs)
+        df = Counter(t for d in docs for t in d.vocab)
+        n = len(docs)
+        self._idf = {t: math.log((n + 1) / (c + 0.5)) for t, c in df.items()}
+        self._unknown_idf = math.log((n + 1) / 0.5)
+        self._vocab_set = frozenset(self._idf)
+        synonym_words = {t for phrase in self.normalizer.members for t in phrase}
+        # Words never corrected: known ones, function words and any synonym's own words.
+        self._known = self._vocab_set | STOP_WORDS | synonym_words
+        self._vocab = sorted(self._vocab_set | synonym_words)
+        self._topic_words = {tuple(self.normalizer.canonical(tokenize(t))): t
+                             for t in kb.topics}
+        self._starters = self._starter_suggestions()
+
+    @staticmethod
+    def _content(tokens: list[str]) -> list[str]:
+        return [t for t in tokens if t not in STOP_WORDS]
+
+    def _correct(self, token: str) -> str:
+        """Closest known word for an unknown one ("lazda" -> "lazada")."""
+        if token in self._known or len(token) < 4 or not token.isalpha():
+            return token
+        cutoff = self.config.typo_cutoff if len(token) >= 5 else 85.0
+        best = process.extractOne(token, self._vocab, scorer=fuzz.ratio, processor=None,
+                                  score_cutoff=cutoff)
+        return best[0] if best else token
+
+    def prepare(self, question: str) -> _Prepared:
+        text = question[:MAX_QUESTION_CHARS]
+        raw = tokenize(text)
+        tokens = self.normalizer.canonical([self._correct(t) for t in raw])
+        # correct again after folding synonyms: a corrected word may complete a phrase
+        tokens = self.normalizer.canonical(tokens)
+        qtype = question_type(fold(text)) or question_type(" ".join(tokens))
+        return _Prepared(tokens, self._content(tokens), qtype, text)
+
+    def match(self, question: str, topic: str | None = None) -> MatchResult:
+        prepared = self.prepare(question)
+        if not prepared.tokens:
+            return MatchResult(question, None, 0.0, False, self._starters, kind="empty")
+        if not prepared.content:
+            kind = "greeting" if set(prepared.tokens) & GREETINGS else "empty"
+            return MatchResult(question, None, 0.0, False, self._starters, kind=kind)
+        if set(prepared.content) <= GREETINGS:
+            return MatchResult(question, None, 0.0, False, self._starters, kind="greeting")
+        overview = self._overview(prepared, topic)
+        if overview is not None:
+            return MatchResult(question, overview, 100.0, True, self._related(overview),
+                               best_id=overview.id, margin=100.0)
+        ranked = self.rank(prepared, topic)
+        if not ranked:
+            return MatchResult(question, None, 0.0, False, self._starters, kind="abstain")
+        best_score, best = ranked[0]
+        runner_up = ranked[1][0] if len(ranked) > 1 else 0.0
+        margin = best_score - runner_up
+        cfg = self.config
+        if best_score >= cfg.threshold and (margin >= cfg.margin or best_score >= cfg.sure):
+            return MatchResult(question, best.entry, round(best_score, 1), True,
+                               self._related(best.entry),
+                               best_id=best.entry.id, margin=round(margin, 1))
+        suggestions = tuple(
+            Suggestion(d.entry.id, d.entry.questions[0], round(s, 1))
+            for s, d in ranked[:3] if s >= cfg.suggestion_floor
+        )
+        if not suggestions:
+            suggestions = self._starters
+        return MatchResult(question, None, round(best_score, 1), False, suggestions,
+                           kind="abstain", best_id=best.entry.id, margin=round(margin, 1))
+
+    def rank(self, prepared: _Prepared, topic: str | None = None) -> list[tuple[float, _Doc]]:
+        """All entries (of one topic, if given) with their scores, best first."""
+        cfg = self.config
+        weights = (cfg.fuzzy_weight, cfg.sort_weight, cfg.coverage_weight,
+                   cfg.answer_coverage_weight, cfg.precision_weight)
+        total_weight = sum(weights) or 1.0
+        ranked = []
+        for doc, f in self.features(prepared, topic):
+            score = sum(w * x for w, x in zip(weights, f[:5], strict=True)) / total_weight
+            score -= cfg.type_penalty * f[5] / 100 + cfg.unknown_penalty * f[6] / 100
+            ranked.append((score, doc))
+        ranked.sort(key=lambda pair: (-pair[0], pair[1].entry.id))
+        return ranked
+
+    def features(self, prepared: _Prepared, topic: str | None = None
+                 ) -> list[tuple[_Doc, tuple[float, ...]]]:
+        """Per entry, each signal on a 0-100 scale: (token_set, token_sort, coverage,
+        coverage counting the answer's words, phrasing precision, question-type mismatch,
+        share of the question unknown to the whole knowledge base)."""
+        docs = [d for d in self._docs if topic is None or d.entry.topic == topic]
+        if not docs:
+            return []
+        content = prepared.content
+        query = " ".join(content)
+        choices = [p for d in docs for p in d.phrasings]
+        owners = [i for i, d in enumerate(docs) for _ in d.phrasings]
+        best_set = [0.0] * len(docs)
+        best_sort = [0.0] * len(docs)
+        for scorer, best in ((fuzz.token_set_ratio, best_set), (fuzz.token_sort_ratio, best_sort)):
+            for _, score, index in process.extract(query, choices, scorer=scorer,
+                                                   processor=None, limit=None):
+                best[owners[index]] = max(best[owners[index]], float(score))
+        idf = [self._idf.get(t, self._unknown_idf) for t in content]
+        total = sum(idf) or 1.0
+        unknown = 100 * sum(w for t, w in zip(content, idf, strict=True)
+                            if t not in self._vocab_set) / total
+        query_set = set(content)
+        out = []
+        for i, doc in enumerate(docs):
+            cov = sum(w for t, w in zip(content, idf, strict=True) if t in doc.qvocab)
+            cova = sum(w for t, w in zip(content, idf, strict=True) if t in doc.vocab)
+            prec = 0.0
+            for words in doc.phrasing_words:
+                weight = sum(self._idf.get(t, 0.0) for t in words) or 1.0
+                hit = sum(self._idf.get(t, 0.0) for t in words if t in query_set)
+                prec = max(prec, hit / weight)
+            mismatch = 100.0 if prepared.qtype and prepared.qtype not in doc.types else 0.0
+            out.append((doc, (best_set[i], best_sort[i], 100 * cov / total, 100 * cova / total,
+                              100 * prec, mismatch, unknown)))
+        return out
+
+    def _related(self, entry: Entry) -> tuple[Suggestion, ...]:
+        return tuple(Suggestion(r, self.kb.entries[r].questions[0], 0.0)
+                     for r in entry.related if r in self.kb.entries)[:3]
+
+    def _overview(self, prepared: _Prepared, topic: str | None) -> Entry | None:
+        """A question that names only a topic ("what is lazada", "miravia?") gets its overview:
+        every entry of the topic would match it equally, so ranking can not choose."""
+        topic_id = self._topic_words.get(tuple(dict.fromkeys(prepared.content)))
+        if topic_id is None or (topic is not None and topic_id != topic):
+            return None
+        overview = self.kb.topics[topic_id].overview
+        return self.kb.entries.get(overview) if overview else None
+
+    def _starter_suggestions(self) -> tuple[Suggestion, ...]:
+        """Fallback 'did you mean': each topic's first follow-up, so suggestions are never empty."""
+        picks = []
+        for topic in self.kb.topics.values():
+            ids = topic.follow_up or tuple(e.id for e in self.kb.entries_in(topic.id))
+            if ids and ids[0] in self.kb.entries:
+                picks.append(Suggestion(ids[0], self.kb.entries[ids[0]].questions[0], 0.0))
+        return tuple(picks[:3])
