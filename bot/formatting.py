@@ -14,6 +14,9 @@ NOT_SURE = "I'm not sure the article answers that."
 GREETING = ("Hi! I answer questions about Alibaba's cross-border e-commerce (AliExpress, Lazada, "
             "Miravia, allyLikes, Cainiao, Trendyol) from ChinaTalk's article.")
 EMPTY = "Ask me a question about Alibaba's cross-border e-commerce."
+HELP = ("I'm a bot that answers questions about Alibaba's cross-border e-commerce in 2022, "
+        "quoting ChinaTalk's article \"Cross-border update: Alibaba\". Ask me about AliExpress, "
+        "Lazada, Miravia, allyLikes, Cainiao or Trendyol.")
 
 
 def citation_dict(kb: KnowledgeBase, citation: Citation) -> dict[str, str]:
@@ -39,7 +42,7 @@ def result_json(kb: KnowledgeBase, result: MatchResult) -> dict[str, Any]:
 
 
 def _reply_for(result: MatchResult) -> str:
-    return {"greeting": GREETING, "empty": EMPTY}.get(result.kind, NOT_SURE)
+    return {"greeting": GREETING, "empty": EMPTY, "help": HELP}.get(result.kind, NOT_SURE)
 
 
 def result_text(kb: KnowledgeBase, result: MatchResult) -> str:

@@ -35,7 +35,7 @@ MAX_QUESTION_CHARS = 500  # longer questions are cut: the cost of one question s
 
 # Function words and chat filler: they carry no topic, so they never count as evidence.
 STOP_WORDS = frozenset("""
-a about above after again against all also am an and any anyway are aren as at be because been
+a about above after again against all also am an and any anyway are aren as at be because been many
 before being between both but by can could did didn do does doesn doing don down during each else
 even ever few for from further get got gonna had has have having he her here hers him his how i if
 in into is isn it its itself just kind know let like ll me mean might more most much must my
@@ -43,7 +43,7 @@ myself no nor not now of off oh ok okay on once only or other our ours out over 
 re really s same say says said she should so some such t tell than thank thanks that the their
 theirs them then there these they thing things think this those through thx to too u ur under
 until up us ve very want was wasn we were weren what whats whatever which while who whom whose
-why will with won would wouldn y yeah yes you your yours actually basically btw exactly
+when where why will with won would wouldn y yeah yes you your yours actually basically btw exactly
 specifically hey hi hello lol sooo soo nah bro guys pls literally right wait wondering question
 quick curious anyone somebody someone explain info details deets give
 according article says said mentioned mention
@@ -60,6 +60,12 @@ QUESTION_TYPES = {
 _HOW_MANY = re.compile(r"\bhow (?:many|much|big|large|high)\b|\bwhat (?:percentage|share|"
                        r"amount|number)\b|\bcuant[oa]s?\b")
 _WHAT_YEAR = re.compile(r"\b(?:what|which) (?:year|month|date|day)\b|\bsince when\b")
+
+# Questions about the bot itself get the help text, not a fact about "who made" something.
+_ABOUT_BOT = re.compile(r"\b(?:who|what) (?:are|r) (?:you|u|ya)\b|\bwho (?:made|built|created|"
+                        r"wrote|programmed) (?:you|u|this bot|this)\b|\bwhat can (?:you|u) do\b"
+                        r"|\bare (?:you|u) (?:a )?(?:bot|human|real|ai)\b|\bhow do (?:you|u|i) "
+                        r"(?:work|use)\b")
 
 GREETINGS = frozenset("hi hello hey hiya yo hola thanks thank thx ty cheers bye goodbye "
                       "morning evening howdy sup".split())
@@ -185,20 +191,24 @@ def question_type(folded: str) -> str | None:
     return None
 
 
+FEATURES = ("token_set", "token_sort", "coverage", "answer_coverage", "precision",
+            "known_coverage", "type_mismatch", "number_mismatch", "unknown")
+
+
 @dataclass(frozen=True, slots=True)
 class MatchConfig:
-    """Weights and thresholds; defaults were chosen on the dev set (see README)."""
+    """Weights and thresholds, chosen on the dev set by scripts/tune_matcher.py.
 
-    fuzzy_weight: float = 0.4
-    sort_weight: float = 0.1
-    coverage_weight: float = 0.3
-    answer_coverage_weight: float = 0.2
-    precision_weight: float = 0.0
-    type_penalty: float = 12.0
-    unknown_penalty: float = 0.0
-    threshold: float = 62.0
-    margin: float = 3.0
-    sure: float = 90.0  # at or above this, a near-tie between related entries still answers
+    `rank_weights` order the entries (one weight per FEATURES item); `confidence_weights`
+    (FEATURES of the best entry, then its margin over the runner-up, then a bias) give the
+    probability that the best entry is right, and below `confidence_threshold` we abstain.
+    """
+
+    rank_weights: tuple[float, ...] = (0.0, 0.2, 0.0, 0.2, 0.0, 0.1, -0.1, -0.1, 0.0)
+    confidence_weights: tuple[float, ...] = (
+        0.06322, 0.0054, -0.00197, 0.03386, 0.00514, 0.03054, -0.01348, -0.02367, 0.01055,
+        0.01935, -10.18)
+    confidence_threshold: float = 0.775
     suggestion_floor: float = 35.0
     typo_cutoff: float = 80.0
 
@@ -228,7 +238,7 @@ class _Doc:
     phrasings: tuple[str, ...]
     phrasing_words: tuple[frozenset[str], ...]
     qvocab: frozenset[str]  # words of the phrasings, keywords and topic
-    vocab: frozenset[str]  # ... and of the answer
+    vocab: frozenset[str]  # ... and of the answer and its quotes
     types: frozenset[str]
 
 
@@ -263,7 +273,8 @@ class Matcher:
                 vocab.update(self._content(self.normalizer.canonical(tokenize(text))))
             vocab.update(self.normalizer.canonical(tokenize(entry.topic)))
             qvocab = frozenset(vocab)
-            vocab.update(self._content(self.normalizer.canonical(tokenize(entry.answer))))
+            for text in (entry.answer, *(c.quote for c in entry.citations)):
+                vocab.update(self._content(self.normalizer.canonical(tokenize(text))))
             docs.append(_Doc(entry, tuple(phrasings), tuple(frozenset(p.split()) for p in phrasings),
                              qvocab, frozenset(vocab), frozenset(types)))
         self._docs = tuple(docs)
@@ -275,7 +286,9 @@ class Matcher:
         synonym_words = {t for phrase in self.normalizer.members for t in phrase}
         # Words never corrected: known ones, function words and any synonym's own words.
         self._known = self._vocab_set | STOP_WORDS | synonym_words
-        self._vocab = sorted(self._vocab_set | synonym_words)
+        self._vocab_by_initial: dict[str, list[str]] = {}
+        for word in sorted(self._vocab_set | synonym_words):
+            self._vocab_by_initial.setdefault(word[0], []).append(word)
         self._topic_words = {tuple(self.normalizer.canonical(tokenize(t))): t
                              for t in kb.topics}
         self._starters = self._starter_suggestions()
@@ -289,8 +302,10 @@ class Matcher:
         if token in self._known or len(token) < 4 or not token.isalpha():
             return token
         cutoff = self.config.typo_cutoff if len(token) >= 5 else 85.0
-        best = process.extractOne(token, self._vocab, scorer=fuzz.ratio, processor=None,
-                                  score_cutoff=cutoff)
+        # Typos seldom hit the first letter; requiring it keeps ordinary words that the
+        # knowledge base happens not to use ("using") from turning into known ones ("single").
+        best = process.extractOne(token, self._vocab_by_initial.get(token[0], ()),
+                                  scorer=fuzz.ratio, processor=None, score_cutoff=cutoff)
         return best[0] if best else token
 
     def prepare(self, question: str) -> _Prepared:
@@ -311,6 +326,8 @@ class Matcher:
             return MatchResult(question, None, 0.0, False, self._starters, kind=kind)
         if set(prepared.content) <= GREETINGS:
             return MatchResult(question, None, 0.0, False, self._starters, kind="greeting")
+        if _ABOUT_BOT.search(fold(prepared.text)):
+            return MatchResult(question, None, 0.0, False, self._starters, kind="help")
         overview = self._overview(prepared, topic)
         if overview is not None:
             return MatchResult(question, overview, 100.0, True, self._related(overview),
@@ -318,35 +335,33 @@ class Matcher:
         ranked = self.rank(prepared, topic)
         if not ranked:
             return MatchResult(question, None, 0.0, False, self._starters, kind="abstain")
-        best_score, best = ranked[0]
-        runner_up = ranked[1][0] if len(ranked) > 1 else 0.0
-        margin = best_score - runner_up
-        cfg = self.config
-        if best_score >= cfg.threshold and (margin >= cfg.margin or best_score >= cfg.sure):
-            return MatchResult(question, best.entry, round(best_score, 1), True,
-                               self._related(best.entry),
+        (best_score, best, best_features) = ranked[0]
+        margin = best_score - ranked[1][0] if len(ranked) > 1 else 100.0
+        confidence = self.confidence(best_features, margin)
+        score = round(100 * confidence, 1)
+        if confidence >= self.config.confidence_threshold:
+            return MatchResult(question, best.entry, score, True, self._related(best.entry),
                                best_id=best.entry.id, margin=round(margin, 1))
         suggestions = tuple(
             Suggestion(d.entry.id, d.entry.questions[0], round(s, 1))
-            for s, d in ranked[:3] if s >= cfg.suggestion_floor
+            for s, d, _ in ranked[:3] if s >= self.config.suggestion_floor
         )
-        if not suggestions:
-            suggestions = self._starters
-        return MatchResult(question, None, round(best_score, 1), False, suggestions,
+        return MatchResult(question, None, score, False, suggestions or self._starters,
                            kind="abstain", best_id=best.entry.id, margin=round(margin, 1))
 
-    def rank(self, prepared: _Prepared, topic: str | None = None) -> list[tuple[float, _Doc]]:
-        """All entries (of one topic, if given) with their scores, best first."""
-        cfg = self.config
-        weights = (cfg.fuzzy_weight, cfg.sort_weight, cfg.coverage_weight,
-                   cfg.answer_coverage_weight, cfg.precision_weight)
-        total_weight = sum(weights) or 1.0
-        ranked = []
-        for doc, f in self.features(prepared, topic):
-            score = sum(w * x for w, x in zip(weights, f[:5], strict=True)) / total_weight
-            score -= cfg.type_penalty * f[5] / 100 + cfg.unknown_penalty * f[6] / 100
-            ranked.append((score, doc))
-        ranked.sort(key=lambda pair: (-pair[0], pair[1].entry.id))
+    def confidence(self, features: tuple[float, ...], margin: float) -> float:
+        """Probability that the best-ranked entry answers the question (logistic model)."""
+        w = self.config.confidence_weights
+        z = sum(a * b for a, b in zip(w, (*features, margin), strict=False)) + w[-1]
+        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+    def rank(self, prepared: _Prepared, topic: str | None = None
+             ) -> list[tuple[float, _Doc, tuple[float, ...]]]:
+        """All entries (of one topic, if given) with their scores and signals, best first."""
+        w = self.config.rank_weights
+        ranked = [(sum(a * b for a, b in zip(w, f, strict=True)), doc, f)
+                  for doc, f in self.features(prepared, topic)]
+        ranked.sort(key=lambda item: (-item[0], item[1].entry.id))
         return ranked
 
     def features(self, prepared: _Prepared, topic: str | None = None
@@ -369,8 +384,9 @@ class Matcher:
                 best[owners[index]] = max(best[owners[index]], float(score))
         idf = [self._idf.get(t, self._unknown_idf) for t in content]
         total = sum(idf) or 1.0
-        unknown = 100 * sum(w for t, w in zip(content, idf, strict=True)
-                            if t not in self._vocab_set) / total
+        known_total = sum(w for t, w in zip(content, idf, strict=True) if t in self._vocab_set)
+        unknown = 100 * (total - known_total) / total
+        numbers = {t for t in content if t[0].isdigit()}
         query_set = set(content)
         out = []
         for i, doc in enumerate(docs):
@@ -382,8 +398,10 @@ class Matcher:
                 hit = sum(self._idf.get(t, 0.0) for t in words if t in query_set)
                 prec = max(prec, hit / weight)
             mismatch = 100.0 if prepared.qtype and prepared.qtype not in doc.types else 0.0
+            number_mismatch = 100.0 if numbers - doc.vocab else 0.0
+            known = 100 * cova / known_total if known_total else 0.0
             out.append((doc, (best_set[i], best_sort[i], 100 * cov / total, 100 * cova / total,
-                              100 * prec, mismatch, unknown)))
+                              100 * prec, known, mismatch, number_mismatch, unknown)))
         return out
 
     def _related(self, entry: Entry) -> tuple[Suggestion, ...]:
