@@ -158,6 +158,20 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import run, setup_logging
+
+    settings.require_token()  # a one-line error before anything else starts
+    if args.webhook:
+        from bot.app import validate_webhook
+
+        validate_webhook(settings)
+    _load(settings)  # a broken knowledge base is a clean error, not a traceback at start-up
+    setup_logging(settings)
+    run(settings, webhook=args.webhook)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bot",
@@ -201,6 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-failures", dest="failures", action="store_false",
                    help="do not list the failed questions")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("run", help="run the Telegram bot (needs BOT_TOKEN)",
+                       description="Run the Telegram bot: long polling by default, or a webhook "
+                                   "server with --webhook (WEBHOOK_URL, WEBHOOK_SECRET, "
+                                   "WEBHOOK_LISTEN, WEBHOOK_PORT).")
+    p.add_argument("--webhook", action="store_true", help="serve a webhook instead of polling")
+    p.set_defaults(func=cmd_run)
     return parser
 
 

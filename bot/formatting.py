@@ -5,9 +5,10 @@ No telegram import: the bot's HTML rendering builds on the same pieces.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
-from bot.knowledge import Citation, KnowledgeBase
+from bot.knowledge import Citation, KnowledgeBase, Topic
 from bot.matching import MatchResult
 
 NOT_SURE = "I'm not sure the article answers that."
@@ -61,3 +62,147 @@ def result_text(kb: KnowledgeBase, result: MatchResult) -> str:
         if result.suggestions:
             lines += ["", "Did you mean:"] + [f"  - {s.question}" for s in result.suggestions]
     return "\n".join(lines)
+
+
+# --- Telegram HTML ------------------------------------------------------------------------------
+# Only Telegram's HTML subset is produced (b, i, a href, blockquote), and every piece of text from
+# the knowledge base or from a user goes through html.escape first.
+
+MESSAGE_LIMIT = 4096
+ECHO_LIMIT = 200  # how much of a user's question an abstention quotes back
+Button = tuple[str, str]  # (label, callback data)
+BUTTON_LABEL_LIMIT = 60
+
+
+def esc(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _label(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= BUTTON_LABEL_LIMIT else text[: BUTTON_LABEL_LIMIT - 1] + "…"
+
+
+def entry_button(kb: KnowledgeBase, entry_id: str) -> Button:
+    """A button that answers one entry; ids are at most 40 characters, so data fits 64 bytes."""
+    question = kb.entries[entry_id].questions[0]
+    return _label(question[:1].upper() + question[1:]), f"a:{entry_id}"
+
+
+def citations_html(kb: KnowledgeBase, citations: tuple[Citation, ...]) -> str:
+    blocks = []
+    for citation in citations:
+        source = kb.sources[citation.source]
+        blocks.append(f"<blockquote>{esc(citation.quote)}</blockquote>\n"
+                      f"— <a href=\"{esc(source.url)}\">{esc(source.title)}</a>, "
+                      f"{esc(source.publisher)}")
+    return "\n\n".join(blocks)
+
+
+def answer_html(kb: KnowledgeBase, result: MatchResult) -> tuple[str, list[Button]]:
+    """The reply to a question: a cited answer with follow-ups, or an honest 'not sure'."""
+    if result.answered and result.entry is not None:
+        text = f"{esc(result.entry.answer)}\n\n{citations_html(kb, result.entry.citations)}"
+        return text, [entry_button(kb, s.entry_id) for s in result.suggestions]
+    if result.kind in {"greeting", "help", "empty"}:
+        text = esc(_reply_for(result))
+    else:
+        echo = " ".join(result.question.split())
+        if len(echo) > ECHO_LIMIT:
+            echo = echo[: ECHO_LIMIT - 1] + "…"
+        text = (f"{esc(NOT_SURE)} I couldn't find “{esc(echo)}” in the article."
+                if echo else esc(NOT_SURE))
+    if result.suggestions:
+        text += "\n\n<b>Did you mean:</b>"
+    return text, [entry_button(kb, s.entry_id) for s in result.suggestions]
+
+
+def topic_card_html(kb: KnowledgeBase, topic: Topic) -> tuple[str, list[Button]]:
+    parts = [f"<b>{esc(topic.title)}</b>", esc(topic.summary)]
+    if topic.citations:
+        parts.append(citations_html(kb, topic.citations))
+    parts.append(f"Ask me anything about it, e.g. <i>/{esc(topic.command)} "
+                 f"{esc(_example(kb, topic))}</i>")
+    buttons = [entry_button(kb, e) for e in topic.follow_up if e in kb.entries][:4]
+    return "\n\n".join(parts), buttons
+
+
+def _example(kb: KnowledgeBase, topic: Topic) -> str:
+    ids = topic.follow_up or tuple(e.id for e in kb.entries_in(topic.id))
+    for entry_id in ids:
+        if entry_id in kb.entries:
+            return kb.entries[entry_id].questions[0]
+    return "what is it"
+
+
+def topics_buttons(kb: KnowledgeBase) -> list[Button]:
+    return [(_label(t.title), f"t:{t.id}") for t in kb.topics.values()]
+
+
+def help_html(kb: KnowledgeBase, bot_username: str | None = None) -> str:
+    source_lines = "\n".join(f"• <a href=\"{esc(s.url)}\">{esc(s.title)}</a> ({esc(s.publisher)}, "
+                             f"{esc(s.published)})" for s in kb.sources.values())
+    commands = " ".join(f"/{esc(t.command)}" for t in kb.topics.values())
+    mention = f"@{esc(bot_username)} " if bot_username else ""
+    return (
+        "I answer questions about Alibaba's cross-border e-commerce in 2022, with quotes from "
+        f"my source:\n{source_lines}\n\n"
+        "<b>How to ask</b>\n"
+        "• In a private chat, just write your question.\n"
+        "• In a group: <i>/ask who runs Lazada?</i>, mention me, or reply to my message.\n"
+        f"• Topics: {commands} (add a question to ask within a topic).\n"
+        f"• In any chat: type <i>{mention}your question</i> to share an answer.\n\n"
+        "If the article doesn't say, I'll tell you, and suggest what I can answer."
+    )
+
+
+def sources_html(kb: KnowledgeBase) -> str:
+    lines = ["<b>Sources</b>"]
+    for s in kb.sources.values():
+        lines.append(f"• <a href=\"{esc(s.url)}\">{esc(s.title)}</a>, {esc(s.publisher)} "
+                     f"({esc(s.published)})")
+    return "\n".join(lines)
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split at paragraph boundaries (then lines, then words) so no part exceeds `limit`.
+
+    Our paragraphs are whole HTML elements, so splitting between them keeps tags balanced.
+    """
+    if len(text) <= limit:
+        return [text]
+    parts: list[str] = []
+    current = ""
+    for piece in _pieces(text, limit):
+        candidate = f"{current}\n\n{piece}" if current else piece
+        if len(candidate) <= limit:
+            current = candidate
+        else:
+            if current:
+                parts.append(current)
+            current = piece
+    if current:
+        parts.append(current)
+    return parts
+
+
+def _pieces(text: str, limit: int) -> list[str]:
+    pieces = []
+    for paragraph in text.split("\n\n"):
+        if len(paragraph) <= limit:
+            pieces.append(paragraph)
+            continue
+        line_buffer = ""
+        for word in paragraph.replace("\n", " \n ").split(" "):
+            while len(word) > limit:  # a single unbroken run: cut it hard
+                pieces.append(word[:limit])
+                word = word[limit:]
+            candidate = f"{line_buffer} {word}" if line_buffer else word
+            if len(candidate) > limit:
+                pieces.append(line_buffer.strip())
+                line_buffer = word
+            else:
+                line_buffer = candidate
+        if line_buffer.strip():
+            pieces.append(line_buffer.strip())
+    return pieces

@@ -170,24 +170,15 @@ _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 _LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 
 
-def _uses_aliases(root: yaml.Node) -> int | None:
-    """Line of the first node reached twice, i.e. through an alias (`*name`).
+def _first_alias_line(text: str) -> int | None:
+    """Line of the first alias (`*name`), found by the scanner before anything is built.
 
     Curators never need anchors; refusing them also defuses 'billion laughs' documents,
-    whose composed graph is small but whose expansion is exponential.
+    whose text is small but whose expansion is exponential.
     """
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            return node.start_mark.line + 1
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                stack.extend((key, value))
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
+    for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        if isinstance(token, yaml.AliasToken | yaml.AnchorToken):
+            return token.start_mark.line + 1
     return None
 
 
@@ -212,12 +203,12 @@ def _read_yaml(path: Path, name: str, problems: list[Problem]) -> Any:
         return None
     loader = _LineLoader(text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        alias_line = _uses_aliases(node)
+        alias_line = _first_alias_line(text)
         if alias_line is not None:
             fail("anchors and aliases (& and *) are not allowed; write the text out", alias_line)
+            return None
+        node = loader.get_single_node()
+        if node is None:
             return None
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
@@ -447,6 +438,8 @@ def load_knowledge(directory: Path, sources_dir: Path | None = None) -> Knowledg
                     sid = check.identifier(*f["id"], None, "source id")
                     if sid is None:
                         continue
+                    if isinstance(f.get("published", ("",))[0], int):  # a bare year
+                        f["published"] = (str(f["published"][0]), f["published"][1])
                     vals = {k: check.text(*f[k], sid, k) for k in _SOURCE_KEYS if k in f}
                     url = vals.get("url")
                     if url and not re.match(r"^https?://\S+$", url):

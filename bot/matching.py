@@ -47,7 +47,8 @@ when where why will with won would wouldn y yeah yes you your yours actually bas
 specifically hey hi hello lol sooo soo nah bro guys pls literally right wait wondering question
 quick curious anyone somebody someone explain info details deets give
 according article says said mentioned mention
-que es el la los las de del y en un una por para con se lo al
+que es el la los las de del y en un una por para con se lo al hay tiene tener tienen esta
+estan era fue son su sus mi como muy mas pero si ya le les da dan hace
 """.split())
 
 # Question words are kept apart: they say what kind of fact is wanted.
@@ -57,6 +58,7 @@ QUESTION_TYPES = {
     "where": "where", "donde": "where", "dónde": "where",
     "why": "why", "porque": "why",
 }
+_HOW_MANY_WORDS = frozenset({"cuanto", "cuanta", "cuantos", "cuantas"})
 _HOW_MANY = re.compile(r"\bhow (?:many|much|big|large|high)\b|\bwhat (?:percentage|share|"
                        r"amount|number)\b|\bcuant[oa]s?\b")
 _WHAT_YEAR = re.compile(r"\b(?:what|which) (?:year|month|date|day)\b|\bsince when\b")
@@ -79,7 +81,8 @@ _LEADING_COMMAND = re.compile(r"^\s*/([a-z0-9_]+)(?:@\w+)?\b")
 _MENTION = re.compile(r"@\w+")
 _CURRENCY = {"€": " eur ", "$": " usd ", "¥": " rmb ", "%": " percent "}
 # Units glued to a number ("1.6bn", "10cities") are split off so the number stands alone.
-_GLUED_UNIT = re.compile(r"(?<=\d)(?=[a-z])")
+_GLUED_UNIT = re.compile(r"(?<=\d)(?=(?:bn|bln|mn|mln|m|k|b|billion|million|percent|eur|usd|"
+                         r"rmb|pct|st|nd|rd|th|s)\b)")
 
 
 def fold(text: str) -> str:
@@ -185,6 +188,8 @@ def question_type(folded: str) -> str | None:
     if _WHAT_YEAR.search(folded):
         return "when"
     for word in re.findall(r"[a-z]+", folded):
+        if word in _HOW_MANY_WORDS:
+            return "how_many"
         kind = QUESTION_TYPES.get(word)
         if kind:
             return kind
@@ -192,7 +197,8 @@ def question_type(folded: str) -> str | None:
 
 
 FEATURES = ("token_set", "token_sort", "coverage", "answer_coverage", "precision",
-            "known_coverage", "type_mismatch", "number_mismatch", "unknown")
+            "known_coverage", "type_mismatch", "number_mismatch", "unknown", "missing_known",
+            "length")
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,10 +210,10 @@ class MatchConfig:
     probability that the best entry is right, and below `confidence_threshold` we abstain.
     """
 
-    rank_weights: tuple[float, ...] = (0.0, 0.2, 0.0, 0.2, 0.0, 0.1, -0.1, -0.1, 0.0)
+    rank_weights: tuple[float, ...] = (0.2, 0.2, 0.0, 0.4, 0.0, 0.0, -0.1, -0.1, 0.0, 0.0, 0.0)
     confidence_weights: tuple[float, ...] = (
-        0.06322, 0.0054, -0.00197, 0.03386, 0.00514, 0.03054, -0.01348, -0.02367, 0.01055,
-        0.01935, -10.18)
+        0.02727, 0.01082, -0.00067, 0.02381, 0.00713, 0.02609, -0.01514, -0.02111, -0.00144,
+        0.0, 0.0, 0.02915, -6.5185)
     confidence_threshold: float = 0.775
     suggestion_floor: float = 35.0
     typo_cutoff: float = 80.0
@@ -275,8 +281,9 @@ class Matcher:
             qvocab = frozenset(vocab)
             for text in (entry.answer, *(c.quote for c in entry.citations)):
                 vocab.update(self._content(self.normalizer.canonical(tokenize(text))))
-            docs.append(_Doc(entry, tuple(phrasings), tuple(frozenset(p.split()) for p in phrasings),
-                             qvocab, frozenset(vocab), frozenset(types)))
+            words = tuple(frozenset(p.split()) for p in phrasings)
+            docs.append(_Doc(entry, tuple(phrasings), words, qvocab, frozenset(vocab),
+                             frozenset(types)))
         self._docs = tuple(docs)
         df = Counter(t for d in docs for t in d.vocab)
         n = len(docs)
@@ -330,23 +337,24 @@ class Matcher:
             return MatchResult(question, None, 0.0, False, self._starters, kind="help")
         overview = self._overview(prepared, topic)
         if overview is not None:
-            return MatchResult(question, overview, 100.0, True, self._related(overview),
+            return MatchResult(question, overview, 100.0, True, self.related(overview),
                                best_id=overview.id, margin=100.0)
         ranked = self.rank(prepared, topic)
         if not ranked:
-            return MatchResult(question, None, 0.0, False, self._starters, kind="abstain")
+            return MatchResult(question, None, 0.0, False, self._starters_for(topic),
+                               kind="abstain")
         (best_score, best, best_features) = ranked[0]
         margin = best_score - ranked[1][0] if len(ranked) > 1 else 100.0
         confidence = self.confidence(best_features, margin)
         score = round(100 * confidence, 1)
         if confidence >= self.config.confidence_threshold:
-            return MatchResult(question, best.entry, score, True, self._related(best.entry),
+            return MatchResult(question, best.entry, score, True, self.related(best.entry),
                                best_id=best.entry.id, margin=round(margin, 1))
         suggestions = tuple(
             Suggestion(d.entry.id, d.entry.questions[0], round(s, 1))
             for s, d, _ in ranked[:3] if s >= self.config.suggestion_floor
         )
-        return MatchResult(question, None, score, False, suggestions or self._starters,
+        return MatchResult(question, None, score, False, suggestions or self._starters_for(topic),
                            kind="abstain", best_id=best.entry.id, margin=round(margin, 1))
 
     def confidence(self, features: tuple[float, ...], margin: float) -> float:
@@ -387,7 +395,8 @@ class Matcher:
         known_total = sum(w for t, w in zip(content, idf, strict=True) if t in self._vocab_set)
         unknown = 100 * (total - known_total) / total
         numbers = {t for t in content if t[0].isdigit()}
-        query_set = set(content)
+        length = 100.0 * min(len(query_words := set(content)), 10) / 10
+        query_set = query_words
         out = []
         for i, doc in enumerate(docs):
             cov = sum(w for t, w in zip(content, idf, strict=True) if t in doc.qvocab)
@@ -400,13 +409,31 @@ class Matcher:
             mismatch = 100.0 if prepared.qtype and prepared.qtype not in doc.types else 0.0
             number_mismatch = 100.0 if numbers - doc.vocab else 0.0
             known = 100 * cova / known_total if known_total else 0.0
+            # The rarest known word this entry does not explain: a near-miss question
+            # ("who is the CEO of Cainiao") names something the knowledge base has elsewhere.
+            missing = max((w for t, w in zip(content, idf, strict=True)
+                           if t in self._vocab_set and t not in doc.vocab), default=0.0)
             out.append((doc, (best_set[i], best_sort[i], 100 * cov / total, 100 * cova / total,
-                              100 * prec, known, mismatch, number_mismatch, unknown)))
+                              100 * prec, known, mismatch, number_mismatch, unknown,
+                              100 * missing / self._unknown_idf, length)))
         return out
 
-    def _related(self, entry: Entry) -> tuple[Suggestion, ...]:
+    def related(self, entry: Entry) -> tuple[Suggestion, ...]:
         return tuple(Suggestion(r, self.kb.entries[r].questions[0], 0.0)
                      for r in entry.related if r in self.kb.entries)[:3]
+
+    def best_entries(self, question: str, limit: int = 5) -> list[Entry]:
+        """The entries most likely to answer, best first (inline mode lists them)."""
+        result = self.match(question)
+        picks = [result.entry] if result.answered and result.entry else []
+        prepared = self.prepare(question)
+        if prepared.content:
+            for score, doc, _ in self.rank(prepared):
+                if len(picks) >= limit or score < self.config.suggestion_floor:
+                    break
+                if doc.entry not in picks:
+                    picks.append(doc.entry)
+        return picks[:limit]
 
     def _overview(self, prepared: _Prepared, topic: str | None) -> Entry | None:
         """A question that names only a topic ("what is lazada", "miravia?") gets its overview:
@@ -416,6 +443,13 @@ class Matcher:
             return None
         overview = self.kb.topics[topic_id].overview
         return self.kb.entries.get(overview) if overview else None
+
+    def _starters_for(self, topic: str | None) -> tuple[Suggestion, ...]:
+        if topic is None or topic not in self.kb.topics:
+            return self._starters
+        ids = self.kb.topics[topic].follow_up or tuple(e.id for e in self.kb.entries_in(topic))
+        return tuple(Suggestion(i, self.kb.entries[i].questions[0], 0.0)
+                     for i in ids if i in self.kb.entries)[:3]
 
     def _starter_suggestions(self) -> tuple[Suggestion, ...]:
         """Fallback 'did you mean': each topic's first follow-up, so suggestions are never empty."""

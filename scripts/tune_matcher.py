@@ -28,9 +28,9 @@ from bot.matching import FEATURES, MatchConfig, Matcher, MatchResult
 
 
 class Dataset:
-    def __init__(self, matcher: Matcher, path: Path):
-        self.path = path
-        cases = load_cases(path)
+    def __init__(self, matcher: Matcher, paths: list[Path]):
+        self.path = Path("+".join(p.name for p in paths))
+        cases = [c for p in paths for c in load_cases(p)]
         entries = list(matcher.kb.entries.values())
         index = {e.id: i for i, e in enumerate(entries)}
         self.feats = np.zeros((len(cases), len(entries), len(FEATURES)))
@@ -40,7 +40,7 @@ class Dataset:
         for qi, case in enumerate(cases):
             prepared = matcher.prepare(case.question)
             result = matcher.match(case.question)
-            self.valid[qi] = bool(prepared.content) and result.kind != "greeting"
+            self.valid[qi] = result.kind in {"answer", "abstain"}
             if result.answered and result.margin == 100.0 and result.entry is not None:
                 self.forced[qi] = index[result.entry.id]
             for doc, f in matcher.features(prepared):
@@ -85,16 +85,17 @@ def fit_logistic(x, y, l2=1.0, steps=4000, lr=0.1):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("dev", type=Path)
+    parser.add_argument("train", type=Path, nargs="+")
     parser.add_argument("--report", type=Path, nargs="*", default=[])
     parser.add_argument("--trials", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--wrong-cost", type=float, default=2.0)
+    parser.add_argument("--l2", type=float, default=5.0)
     args = parser.parse_args()
     settings = Settings.from_env()
     matcher = Matcher(load_knowledge(settings.knowledge_dir, settings.sources_dir))
-    dev = Dataset(matcher, args.dev)
-    reports = [Dataset(matcher, p) for p in args.report]
+    dev = Dataset(matcher, args.train)
+    reports = [Dataset(matcher, [p]) for p in args.report]
 
     rng = random.Random(args.seed)
     best_rank = (-1.0, MatchConfig().rank_weights)
@@ -103,7 +104,7 @@ def main() -> None:
         "coverage": [0, 0.2, 0.4, 0.6], "answer_coverage": [0, 0.1, 0.2, 0.4],
         "precision": [0, 0.1, 0.2, 0.3], "known_coverage": [0, 0.1, 0.2],
         "type_mismatch": [0, -0.05, -0.1, -0.2], "number_mismatch": [0, -0.05, -0.1, -0.2],
-        "unknown": [0],
+        "unknown": [0], "missing_known": [0, -0.05, -0.1], "length": [0],
     }
     in_scope = ~dev.oos & dev.valid
     for trial in range(args.trials):
@@ -121,24 +122,39 @@ def main() -> None:
 
     _, x, right = dev.top(rank_weights)
     y = (right & dev.valid).astype(float)
-    w, b = fit_logistic(x[dev.valid], y[dev.valid])
+
+    def best_threshold(p, answered_ok, data):
+        best = None
+        for threshold in np.arange(0.2, 0.95, 0.025):
+            answered = data.valid & ((p >= threshold) | (data.forced >= 0))
+            acc, abstain, wrong = data.rates(answered, answered_ok)
+            objective = acc + abstain - args.wrong_cost * wrong
+            if best is None or objective > best[0]:
+                best = (objective, float(threshold), acc, abstain, wrong)
+        return best
+
+    # 5-fold cross-validation: an honest estimate of how the confidence model generalises.
+    folds = np.arange(len(y)) % 5
+    cv = np.zeros(len(y))
+    for k in range(5):
+        train = (folds != k) & dev.valid
+        wk, bk = fit_logistic(x[train], y[train], l2=args.l2)
+        cv[folds == k] = 1 / (1 + np.exp(-(x[folds == k] @ wk + bk)))
+    _, t_cv, acc, abstain, wrong = best_threshold(cv, right, dev)
+    print(f"5-fold CV on {dev.path}: accuracy {acc:.3f} abstain {abstain:.3f} "
+          f"wrong {wrong:.3f} (threshold {t_cv:.3f})")
+
+    w, b = fit_logistic(x[dev.valid], y[dev.valid], l2=args.l2)
     conf_weights = (*(round(float(v), 5) for v in w), round(float(b), 4))
-    best = None
-    for threshold in np.arange(0.2, 0.95, 0.025):
-        p = 1 / (1 + np.exp(-(x @ w + b)))
-        answered = dev.valid & (p >= threshold)
-        acc, abstain, wrong = dev.rates(answered, right)
-        objective = acc + abstain - args.wrong_cost * wrong
-        if best is None or objective > best[0]:
-            best = (objective, float(threshold), acc, abstain, wrong)
-    _, threshold, acc, abstain, wrong = best
+    p = 1 / (1 + np.exp(-(x @ w + b)))
+    _, threshold, acc, abstain, wrong = best_threshold(p, right, dev)
     config = replace(MatchConfig(), rank_weights=rank_weights, confidence_weights=conf_weights,
                      confidence_threshold=round(threshold, 3))
-    print(f"dev: accuracy {acc:.3f} abstain {abstain:.3f} wrong {wrong:.3f}")
+    print(f"{dev.path} (fitted): accuracy {acc:.3f} abstain {abstain:.3f} wrong {wrong:.3f}")
     for rep in reports:
         _, xr, right_r = rep.top(rank_weights)
         p = 1 / (1 + np.exp(-(xr @ w + b)))
-        a, ab, wr = rep.rates(rep.valid & (p >= threshold), right_r)
+        a, ab, wr = rep.rates(rep.valid & ((p >= threshold) | (rep.forced >= 0)), right_r)
         print(f"{rep.path.name}: accuracy {a:.3f} abstain {ab:.3f} wrong {wr:.3f}")
     print(f"\nrank_weights={config.rank_weights}")
     print(f"confidence_weights={config.confidence_weights}")

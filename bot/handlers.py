@@ -1,0 +1,273 @@
+"""Telegram handlers: each translates between an update and the pure core, and nothing more."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    Message,
+    MessageEntity,
+    Update,
+)
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    InlineQueryHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.app import Services, services
+from bot.formatting import (
+    Button,
+    answer_html,
+    esc,
+    help_html,
+    sources_html,
+    split_message,
+    topic_card_html,
+    topics_buttons,
+)
+from bot.matching import MatchResult
+from bot.throttle import Verdict
+
+log = logging.getLogger(__name__)
+
+SLOW_DOWN = "You're asking faster than I can keep up. Please wait a minute and ask again."
+STALE_BUTTON = "That button is from an older version of my notes. Please ask again."
+ERROR_REPLY = "Sorry, something went wrong on my side. Please try again."
+ASK_USAGE = "Ask me a question after the command, e.g. <i>/ask who runs Lazada?</i>"
+INLINE_RESULTS = 5
+
+
+def keyboard(buttons: list[Button]) -> InlineKeyboardMarkup | None:
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data)]
+                                 for label, data in buttons])
+
+
+async def send(message: Message, text: str, buttons: list[Button] | None = None) -> None:
+    """Reply to a message (in its forum topic), split under Telegram's 4096 characters;
+    the buttons go with the last part."""
+    parts = split_message(text)
+    quote = message.chat.type != ChatType.PRIVATE
+    for i, part in enumerate(parts):
+        markup = keyboard(buttons or []) if i == len(parts) - 1 else None
+        await message.reply_text(part, reply_markup=markup, do_quote=quote,
+                                 disable_web_page_preview=True)
+
+
+def _allowed(update: Update, svc: Services) -> Verdict:
+    user = update.effective_user
+    return svc.limiter.check(user.id) if user else Verdict.ALLOW
+
+
+async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str,
+                          topic: str | None = None) -> None:
+    message = update.effective_message
+    if message is None:
+        return
+    svc = services(context)
+    verdict = _allowed(update, svc)
+    if verdict is Verdict.NOTIFY:
+        await send(message, esc(SLOW_DOWN))
+    if verdict is not Verdict.ALLOW:
+        return
+    matcher = svc.matcher  # one consistent knowledge base for this whole answer
+    result = matcher.match(question, topic)
+    text, buttons = answer_html(matcher.kb, result)
+    await send(message, text, buttons)
+    log_answer(result)
+
+
+def log_answer(result: MatchResult) -> None:
+    log.info("question answered=%s entry=%s score=%.1f", result.answered, result.best_id,
+             result.score)
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    kb = svc.kb
+    payload = context.args[0].lower() if context.args else ""
+    topic = kb.topics.get(payload) or kb.topic_for_command(payload) if payload else None
+    if topic is not None:
+        text, buttons = topic_card_html(kb, topic)
+        await send(update.effective_message, text, buttons)
+        return
+    await send(update.effective_message, help_html(kb, svc.bot_username), topics_buttons(kb))
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    await send(update.effective_message, help_html(svc.kb, svc.bot_username),
+               topics_buttons(svc.kb))
+
+
+async def sources_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await send(update.effective_message, sources_html(services(context).kb))
+
+
+async def ask_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    question = " ".join(context.args or [])
+    if not question.strip():
+        await send(update.effective_message, ASK_USAGE)
+        return
+    await answer_question(update, context, question)
+
+
+async def topic_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/miravia shows the topic card; /miravia coupon answers within the topic.
+
+    Topic commands come from the knowledge base, so they are looked up on each message rather
+    than registered once: a reload that adds or renames a topic takes effect at once.
+    """
+    message = update.effective_message
+    if message is None or not message.text:
+        return
+    svc = services(context)
+    head, _, rest = message.text.partition(" ")
+    command, _, addressee = head[1:].partition("@")
+    if addressee and addressee.lower() != svc.bot_username.lower():
+        return  # meant for another bot in the group
+    topic = svc.kb.topic_for_command(command)
+    if topic is None:
+        if message.chat.type == ChatType.PRIVATE:
+            await send(message, f"I don't know the command /{esc(command[:64])}. Try /help.")
+        return
+    if rest.strip():
+        await answer_question(update, context, rest, topic.id)
+    else:
+        text, buttons = topic_card_html(svc.kb, topic)
+        await send(message, text, buttons)
+
+
+# --- plain messages -----------------------------------------------------------------------------
+
+
+async def private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await answer_question(update, context, update.effective_message.text or "")
+
+
+def _addressed_text(message: Message, bot_id: int, username: str) -> str | None:
+    """The question in a group message meant for the bot, or None if it is chatter."""
+    text = message.text or ""
+    mention = f"@{username}".lower() if username else None
+    addressed = False
+    for entity in message.entities:
+        if (entity.type == MessageEntity.MENTION and mention
+                and message.parse_entity(entity).lower() == mention):
+            addressed = True
+            text = text.replace(message.parse_entity(entity), " ")
+        elif entity.type == MessageEntity.TEXT_MENTION and entity.user and \
+                entity.user.id == bot_id:
+            addressed = True
+    reply = message.reply_to_message
+    if reply and reply.from_user and reply.from_user.id == bot_id:
+        addressed = True
+    return " ".join(text.split()) if addressed else None
+
+
+async def group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    if message is None:
+        return
+    question = _addressed_text(message, context.bot.id, services(context).bot_username)
+    if question is None:
+        return  # ordinary chatter: never answered, even with privacy mode off
+    if not question:
+        await help_command(update, context)
+        return
+    await answer_question(update, context, question)
+
+
+# --- buttons and inline mode --------------------------------------------------------------------
+
+
+async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    svc = services(context)
+    kind, _, key = (query.data or "").partition(":")
+    kb = svc.kb
+    if kind == "a" and key in kb.entries:
+        entry = kb.entries[key]
+        result = MatchResult(entry.questions[0], entry, 100.0, True,
+                             svc.matcher.related(entry), best_id=entry.id)
+        text, buttons = answer_html(kb, result)
+    elif kind == "t" and key in kb.topics:
+        text, buttons = topic_card_html(kb, kb.topics[key])
+    else:
+        await query.answer(STALE_BUTTON, show_alert=False)
+        return
+    await query.answer()
+    if query.message is not None and isinstance(query.message, Message):
+        await send(query.message, text, buttons)
+
+
+async def inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.inline_query
+    svc = services(context)
+    matcher = svc.matcher
+    kb = matcher.kb
+    text = (query.query or "").strip()
+    results = []
+    if not text:
+        for topic in kb.topics.values():
+            card, _ = topic_card_html(kb, topic)
+            results.append(InlineQueryResultArticle(
+                id=f"t:{topic.id}", title=topic.title, description=topic.summary[:100],
+                input_message_content=InputTextMessageContent(split_message(card)[0])))
+    else:
+        for entry in matcher.best_entries(text, INLINE_RESULTS):
+            result = MatchResult(text, entry, 100.0, True, best_id=entry.id)
+            body, _ = answer_html(kb, result)
+            results.append(InlineQueryResultArticle(
+                id=f"a:{entry.id}", title=entry.questions[0][:1].upper() + entry.questions[0][1:],
+                description=entry.answer[:100],
+                input_message_content=InputTextMessageContent(split_message(body)[0])))
+    await query.answer(results, cache_time=30, is_personal=False)
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log first, with the traceback; the user only hears that something went wrong."""
+    log.error("error while handling an update", exc_info=context.error)
+    if isinstance(update, Update) and update.effective_message is not None:
+        try:
+            await update.effective_message.reply_text(ERROR_REPLY)
+        except TelegramError:
+            log.warning("could not tell the user about the error")
+    elif isinstance(update, Update) and update.callback_query is not None:
+        try:
+            await update.callback_query.answer(ERROR_REPLY)
+        except TelegramError:
+            log.warning("could not answer the callback query after an error")
+
+
+def register(application: Application) -> None:
+    private = filters.ChatType.PRIVATE
+    groups = filters.ChatType.GROUPS
+    application.add_handler(CommandHandler("start", start))
+    application.add_handler(CommandHandler("help", help_command))
+    application.add_handler(CommandHandler("sources", sources_command))
+    application.add_handler(CommandHandler("ask", ask_command))
+    application.add_handler(MessageHandler(filters.COMMAND & filters.TEXT, topic_command))
+    application.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND,
+                                           private_text))
+    application.add_handler(MessageHandler(groups & filters.TEXT & ~filters.COMMAND, group_text))
+    application.add_handler(CallbackQueryHandler(button))
+    application.add_handler(InlineQueryHandler(inline_query))
+    application.add_error_handler(on_error)

@@ -1,0 +1,117 @@
+"""End to end over real HTTP: `python -m bot run` polling a fake Bot API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import fake_bot_api as tg
+from tests.conftest import KNOWLEDGE_DIR
+
+TOKEN = "987654321:AAFakeTokenForEndToEndTests_0123456789"
+GROUP = -100555
+
+
+class BotProcess:
+    """`python -m bot run` in a subprocess, logging at DEBUG into a file."""
+
+    def __init__(self, tmp_path: Path, sources_dir: Path, fake: tg.FakeBotAPI):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "WEBHOOK_"))}
+        env.update({"BOT_TOKEN": TOKEN, "TELEGRAM_BASE_URL": fake.base_url,
+                    "LOG_LEVEL": "DEBUG", "KNOWLEDGE_DIR": str(KNOWLEDGE_DIR),
+                    "SOURCES_DIR": str(sources_dir), "DATA_DIR": str(tmp_path / "data"),
+                    "PYTHONUNBUFFERED": "1"})
+        self.log_path = tmp_path / "bot.log"
+        self._log = self.log_path.open("w")
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path,
+                                     env=env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def stop(self) -> str:
+        """Stop as an operator would (SIGINT), and return everything it logged."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.log_path.read_text()
+
+
+@pytest.fixture
+def running_bot(tmp_path, sources_dir) -> Iterator[tuple[tg.FakeBotAPI, BotProcess]]:
+    fake = tg.FakeBotAPI(TOKEN).serve()
+    bot = BotProcess(tmp_path, sources_dir, fake)
+    try:
+        ready = fake.wait_for(lambda calls: any(c.method == "setMyCommands" for c in calls),
+                              timeout=30)
+        assert ready, bot.log_path.read_text()
+        yield fake, bot
+    finally:
+        bot.stop()
+        fake.close()
+
+
+def _sent_to(fake: tg.FakeBotAPI, chat_id: int) -> list[tg.Call]:
+    return [c for c in fake.sent() if c.params.get("chat_id") == chat_id]
+
+
+def test_conversation_over_http(running_bot):
+    fake, _bot = running_bot
+    fake.add_update(tg.message("whats miravia", chat_id=1001, user_id=1001))
+    fake.add_update(tg.message("lazada ceo", chat_id=GROUP, kind="supergroup", user_id=1002,
+                               message_id=2))
+    fake.add_update(tg.message("/ask@CrossBorderTestBot who runs lazada", chat_id=GROUP,
+                               kind="supergroup", user_id=1002, message_id=3))
+    fake.add_update(tg.message("@CrossBorderTestBot trendyol germany target", chat_id=GROUP,
+                               kind="supergroup", user_id=1003, message_id=4,
+                               mention="@CrossBorderTestBot"))
+    fake.add_update(tg.message("and the coupon?", chat_id=GROUP, kind="supergroup",
+                               user_id=1003, message_id=5,
+                               reply_to=tg.bot_message(fake, GROUP, "supergroup")))
+    fake.add_update(tg.message("/cainiao", chat_id=1001, user_id=1001, message_id=6))
+    fake.add_update(tg.message("/cainiao brazil lockers", chat_id=1001, user_id=1001,
+                               message_id=7))
+    fake.add_update(tg.callback("a:lazada-ceo", chat_id=1001, user_id=1001, fake=fake))
+    fake.add_update(tg.inline("miravia coupon", user_id=1001))
+
+    assert fake.wait_for(lambda calls: sum(c.method == "sendMessage" for c in calls) >= 7
+                         and any(c.method == "answerInlineQuery" for c in calls), timeout=30)
+    time.sleep(0.5)  # anything sent late (a reply to chatter) would show up now
+
+    private = [c.params for c in _sent_to(fake, 1001)]
+    group = [c.params for c in _sent_to(fake, GROUP)]
+    assert "Miravia" in private[0]["text"] and private[0]["parse_mode"] == "HTML"
+    assert "<blockquote>" in private[0]["text"]
+    # the group's plain chatter (message 2) got nothing; the three addressed ones got replies
+    assert [p["reply_parameters"]["message_id"] for p in group] == [3, 4, 5]
+    assert "James Dong" in group[0]["text"]
+    assert "€3 billion" in group[1]["text"]
+    assert "Cainiao" in private[1]["text"] and private[1]["reply_markup"]["inline_keyboard"]
+    assert "1.000" in private[2]["text"]
+    assert "James Dong" in private[3]["text"]
+    (callback_answer,) = fake.sent("answerCallbackQuery")
+    assert callback_answer.params["callback_query_id"]
+    (inline_answer,) = fake.sent("answerInlineQuery")
+    assert "€20" in inline_answer.params["results"][0]["input_message_content"]["message_text"]
+
+
+def test_token_never_reaches_the_log(running_bot):
+    """At DEBUG, httpx and python-telegram-bot log URLs that contain the token: redacted."""
+    fake, bot = running_bot
+    fake.add_update(tg.message("lazada ceo", chat_id=1001, user_id=1001))
+    fake.add_update(tg.message("/nonsense", chat_id=1001, user_id=1001, message_id=2))
+    assert fake.wait_for(lambda calls: sum(c.method == "sendMessage" for c in calls) >= 2)
+    log = bot.stop()
+    assert "getUpdates" in log  # DEBUG lines about API calls were written...
+    assert "[REDACTED]" in log  # ...with the token taken out
+    assert TOKEN not in log
+    assert TOKEN.split(":")[1] not in log

@@ -1,0 +1,82 @@
+"""Evaluation: how answers are judged, and the accuracy gate CI enforces on the dev set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.evaluation import Case, EvalFileError, judge, load_cases, run, summarize
+from bot.knowledge import Citation, Entry
+from bot.matching import MatchResult
+from tests.conftest import DEV_SET, PUBLIC_SET
+
+ENTRY = Entry("e-one", "t", ("q",), "Lazada's CEO is James Dong.",
+              (Citation("s", "James Dong, a former assistant of Alibaba CEO Daniel Zhang"),))
+
+
+def answered(entry: Entry = ENTRY) -> MatchResult:
+    return MatchResult("q", entry, 90.0, True)
+
+
+ABSTAINED = MatchResult("q", None, 10.0, False)
+
+
+@pytest.mark.parametrize(("case", "result", "correct"), [
+    (Case("q", expect="e-one"), answered(), True),
+    (Case("q", expect="e-two"), answered(), False),
+    (Case("q", expect_any=("james dong",)), answered(), True),
+    (Case("q", expect_any=("daniel zhang",)), answered(), True),  # found in the quote
+    (Case("q", expect_any=("Jiang Fan",)), answered(), False),
+    (Case("q", expect_any=("James",), expect_all=("James", "Tmall")), answered(), False),
+    (Case("q", expect_all=("James", "Zhang")), answered(), True),
+    (Case("q", expect_any=("James",)), ABSTAINED, False),
+    (Case("q", abstain=True), ABSTAINED, True),
+    (Case("q", abstain=True), answered(), False),
+])
+def test_judge(case, result, correct):
+    assert judge(case, result) is correct
+
+
+def test_load_cases_reads_both_sets():
+    for path in (DEV_SET, PUBLIC_SET):
+        cases = load_cases(path)
+        assert cases and all(c.question for c in cases)
+
+
+def test_dev_set_is_large_and_a_quarter_out_of_scope():
+    cases = load_cases(DEV_SET)
+    assert len(cases) >= 200
+    assert sum(c.abstain for c in cases) / len(cases) >= 0.25
+
+
+@pytest.mark.parametrize("text", ["not: a list\n", "- 42\n", "- q: x\n  expcet: y\n", "[unclosed"])
+def test_bad_eval_files_raise_a_clear_error(tmp_path: Path, text: str):
+    path = tmp_path / "cases.yaml"
+    path.write_text(text)
+    with pytest.raises(EvalFileError, match=r"cases\.yaml"):
+        load_cases(path)
+
+
+def test_summary_counts_confident_mistakes():
+    outcomes = run(_FixedMatcher(), [Case("a", expect="e-one"), Case("b", abstain=True)])
+    summary = summarize(outcomes)
+    assert (summary.in_scope_correct, summary.abstained, summary.confidently_wrong) == (1, 0, 1)
+
+
+class _FixedMatcher:
+    """Answers every question with ENTRY."""
+
+    def match(self, question: str) -> MatchResult:
+        return MatchResult(question, ENTRY, 90.0, True)
+
+
+# Accuracy cannot silently regress: the dev set must keep meeting these floors.
+DEV_FLOORS = {"accuracy": 0.80, "abstain": 0.85, "wrong": 0.04}
+
+
+def test_dev_set_accuracy_floor(matcher):
+    summary = summarize(run(matcher, load_cases(DEV_SET)))
+    assert summary.accuracy >= DEV_FLOORS["accuracy"], summary
+    assert summary.abstain_rate >= DEV_FLOORS["abstain"], summary
+    assert summary.wrong_rate <= DEV_FLOORS["wrong"], summary

@@ -1,0 +1,173 @@
+"""The matching engine: normalisation, typos, paraphrases, abstention, scope, determinism."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.knowledge import load_knowledge
+from bot.matching import (
+    MAX_QUESTION_CHARS,
+    Matcher,
+    TextNormalizer,
+    fold,
+    stem,
+    tokenize,
+)
+
+
+@pytest.mark.parametrize(("text", "tokens"), [
+    ("47.500 pick-up points", ["47500", "pick", "up", "point"]),
+    ("47,500", ["47500"]),
+    ("47500", ["47500"]),
+    ("1.000 lockers", ["1000", "locker"]),
+    ("86.5%", ["86.5", "percent"]),
+    ("86,5 %", ["86.5", "percent"]),
+    ("€20", ["eur", "20"]),
+    ("$1.6bn", ["usd", "1.6", "bn"]),
+    ("Miravía’s coupon", ["miravia", "coupon"]),
+    ("“Double 11”", ["doubl", "11"]),
+    ("/ask@CrossBorderBot who is Jiang Fan?", ["who", "is", "jiang", "fan"]),
+    ("/miravia coupon", ["miravia", "coupon"]),
+    ("@CrossBorderBot lazada CEO", ["lazada", "ceo"]),
+    ("", []),
+])
+def test_tokenize_folds_case_accents_quotes_and_numbers(text, tokens):
+    assert tokenize(text) == tokens
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("invest", "investing"), ("invest", "invested"), ("point", "points"),
+    ("country", "countries"), ("ship", "shipping"), ("move", "moved"),
+])
+def test_stem_meets_inflections(a, b):
+    assert stem(a) == stem(b)
+
+
+def test_fold_strips_accents_and_typographic_quotes():
+    assert fold("São Paulo’s Liège") == "sao paulo's liege"
+
+
+def test_synonym_groups_sharing_a_word_are_merged():
+    normalizer = TextNormalizer([("overseas", "international"), ("abroad", "international"),
+                                 ("put money into", "invest")])
+    assert normalizer.canonical(tokenize("international abroad")) == ["overseas", "overseas"]
+    assert normalizer.canonical(tokenize("put money into lazada")) == ["put", "money", "into",
+                                                                       "lazada"]
+
+
+# --- a small knowledge base: exact behaviour --------------------------------------------------
+
+
+@pytest.fixture
+def small(make_kb) -> Matcher:
+    return Matcher(load_knowledge(*make_kb()))
+
+
+def test_topic_only_question_gets_the_overview(small):
+    result = small.match("miravai?")
+    assert result.answered and result.entry.id == "miravia-launch"
+
+
+def test_typo_in_a_name_still_matches(small):
+    result = small.match("miravai discount")
+    assert result.answered and result.entry.id == "miravia-coupon"
+
+
+@pytest.mark.parametrize("question", ["hi", "hello there!", "thanks"])
+def test_greetings_are_not_answers(small, question):
+    result = small.match(question)
+    assert not result.answered and result.kind == "greeting"
+    assert result.suggestions  # something to click on
+
+
+@pytest.mark.parametrize("question", ["", "   ", "?!", "🤔", "/start", "the of and"])
+def test_empty_questions_are_not_answers(small, question):
+    result = small.match(question)
+    assert not result.answered and result.entry is None
+    assert result.kind in {"empty", "greeting"}
+
+
+def test_answer_offers_related_entries(small):
+    result = small.match("what coupon does miravia give")
+    assert result.answered
+    assert [s.entry_id for s in result.suggestions] == ["miravia-launch"]
+
+
+# --- the real knowledge base -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("question", "expected_topic", "fact"), [
+    # typos in names
+    ("lazda ceo", "lazada", "James Dong"),
+    ("miravai coupon", "miravia", "€20"),
+    ("aliexpres pick up points target", "cainiao", "47.500"),
+    ("trendyl stake", "trendyol", "86.5"),
+    # terse keyword queries
+    ("trendyol germany target", "trendyol", "€3 billion"),
+    ("jiang fan", "alibaba", "Taobao"),
+    # paraphrases and chatty questions
+    ("who is running lazada these days", "lazada", "James Dong"),
+    ("how much money did alibaba put into lazada in 2022", "lazada", "1.6 billion"),
+    ("hey so I was wondering, how many pickup points was aliexpress aiming for by the end of "
+     "2022?", "cainiao", "47.500"),
+    # number formats
+    ("47,500 pick-up points where", "cainiao", "47.500"),
+    ("what is 47500 about", "cainiao", "47.500"),
+    # other languages users write in
+    ("¿Cuándo se lanzó Miravia?", "miravia", "November"),
+])
+def test_questions_find_the_right_fact(matcher, question, expected_topic, fact):
+    result = matcher.match(question)
+    assert result.answered, (question, result.best_id, result.score)
+    assert result.entry.topic == expected_topic
+    haystack = result.entry.answer + " ".join(c.quote for c in result.entry.citations)
+    assert fact.lower() in haystack.lower()
+
+
+@pytest.mark.parametrize("question", [
+    "weather in madrid",
+    "what's the rmb to usd exchange rate",
+    "asdfgh qwerty",
+    "best pizza recipe",
+    "who won the world cup",
+])
+def test_unrelated_questions_abstain_with_suggestions(matcher, question):
+    result = matcher.match(question)
+    assert not result.answered and result.entry is None
+    assert result.kind == "abstain"
+    assert 1 <= len(result.suggestions) <= 3
+    assert all(s.entry_id in matcher.kb.entries for s in result.suggestions)
+
+
+def test_topic_scope_only_answers_from_that_topic(matcher):
+    assert matcher.match("coupon", topic="miravia").entry.topic == "miravia"
+    scoped = matcher.match("who is the ceo", topic="lazada")
+    assert scoped.answered and scoped.entry.topic == "lazada"
+    for suggestion in matcher.match("james dong", topic="miravia").suggestions:
+        assert matcher.kb.entries[suggestion.entry_id].topic == "miravia"
+
+
+def test_same_question_same_result(matcher):
+    questions = ["lazada ceo", "weather in madrid", "miravia coupon", "trendyol"]
+    first = [matcher.match(q) for q in questions]
+    again = Matcher(matcher.kb)
+    assert [matcher.match(q) for q in questions] == first
+    assert [again.match(q) for q in questions] == first
+
+
+def test_long_question_is_truncated(matcher):
+    question = "what is the miravia coupon " + "blah " * 5000
+    result = matcher.match(question)
+    assert matcher.prepare(question).text == question[:MAX_QUESTION_CHARS]
+    assert result.question == question
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_gives_a_result_and_never_raises(matcher, text):
+    result = matcher.match(text)
+    assert result.answered == (result.entry is not None)
+    assert 0.0 <= result.score <= 100.0
+    assert len(result.suggestions) <= 3
