@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import signal
 import sys
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, Application, ContextTypes, Defaults
+from telegram.ext import AIORateLimiter, Application, CallbackContext, ContextTypes, Defaults
 from telegram.request import BaseRequest
 
 from bot.config import Settings
-from bot.knowledge import KnowledgeBase, load_knowledge
+from bot.knowledge import (
+    KnowledgeBase,
+    KnowledgeDiff,
+    KnowledgeError,
+    Problem,
+    diff_knowledge,
+    load_knowledge,
+)
 from bot.matching import Matcher
+from bot.store import QueryLog
 from bot.throttle import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -36,8 +48,9 @@ class Services:
     settings: Settings
     matcher: Matcher
     limiter: RateLimiter
+    store: QueryLog | None = None
     bot_username: str = ""
-    extras: dict[str, Any] = field(default_factory=dict)
+    reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def kb(self) -> KnowledgeBase:
@@ -111,7 +124,13 @@ def setup_logging(settings: Settings, stream: Any = None) -> RedactingFilter:
 def load_services(settings: Settings) -> Services:
     kb = load_knowledge(settings.knowledge_dir, settings.sources_dir)
     return Services(settings=settings, matcher=Matcher(kb),
-                    limiter=RateLimiter(limit=settings.user_rate_limit))
+                    limiter=RateLimiter(limit=settings.user_rate_limit),
+                    store=QueryLog(settings.data_dir))
+
+
+ADMIN_COMMANDS = [BotCommand("reload", "Reload the knowledge base"),
+                  BotCommand("stats", "Usage statistics"),
+                  BotCommand("unanswered", "Questions I could not answer")]
 
 
 def bot_commands(kb: KnowledgeBase) -> list[BotCommand]:
@@ -122,16 +141,132 @@ def bot_commands(kb: KnowledgeBase) -> list[BotCommand]:
     return commands
 
 
+async def set_commands(application: Application) -> None:
+    """The command menu: topics for everyone, plus admin commands in each admin's own chat.
+
+    The menu is only a convenience; admin rights are checked by numeric id on every call.
+    A failure is logged, never fatal.
+    """
+    svc = services(application)
+    public = bot_commands(svc.kb)
+    try:
+        await application.bot.set_my_commands(public, scope=BotCommandScopeDefault())
+        for admin_id in sorted(svc.settings.admin_ids):
+            await application.bot.set_my_commands(public + ADMIN_COMMANDS,
+                                                  scope=BotCommandScopeChat(admin_id))
+    except TelegramError as exc:
+        log.warning("could not set the command menu: %s", exc)
+
+
 async def post_init(application: Application) -> None:
-    """Start-up work that needs the bot: its username and the command menu."""
+    """Start-up work that needs the bot: its username, the command menu, background jobs."""
     svc = services(application)
     svc.bot_username = application.bot.username or ""
-    try:
-        await application.bot.set_my_commands(bot_commands(svc.kb))
-    except TelegramError as exc:  # a missing menu is cosmetic; the bot still answers
-        log.warning("could not set the command menu: %s", exc)
+    await set_commands(application)
+    if application.job_queue is not None:
+        application.job_queue.run_repeating(prune_job, interval=86400, first=60,
+                                            name="prune-query-log")
+    if hasattr(signal, "SIGHUP"):
+        try:
+            asyncio.get_running_loop().add_signal_handler(
+                signal.SIGHUP,
+                lambda: application.create_task(reload_and_log(application, "SIGHUP")))
+        except (NotImplementedError, RuntimeError):  # not the main thread, or no signals
+            log.debug("SIGHUP reload not available in this process")
     log.info("bot @%s ready: %d topics, %d entries", svc.bot_username, len(svc.kb.topics),
              len(svc.kb.entries))
+
+
+async def post_shutdown(application: Application) -> None:
+    store = services(application).store
+    if store is not None:
+        store.close()
+
+
+async def prune_job(context: CallbackContext) -> None:
+    svc = services(context)
+    if svc.store is not None:
+        removed = await asyncio.to_thread(svc.store.prune, svc.settings.query_log_days)
+        log.info("query log pruned: %s rows older than %d days", removed,
+                 svc.settings.query_log_days)
+
+
+# --- reloading the knowledge base ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadOutcome:
+    ok: bool
+    seconds: float
+    topics: int
+    entries: int
+    diff: KnowledgeDiff | None = None
+    errors: tuple[Problem, ...] = ()
+
+
+async def reload_knowledge(application: Application) -> ReloadOutcome:
+    """Re-read and fully validate KNOWLEDGE_DIR, then swap the new base in at once.
+
+    Loading runs in a thread, so questions keep being answered meanwhile, by the old base until
+    the single assignment that installs the new one. On any error the old base stays.
+    """
+    svc = services(application)
+    async with svc.reload_lock:
+        started = time.perf_counter()
+        old = svc.kb
+        try:
+            kb = await asyncio.to_thread(load_knowledge, svc.settings.knowledge_dir,
+                                         svc.settings.sources_dir)
+            matcher = await asyncio.to_thread(Matcher, kb)
+        except KnowledgeError as exc:
+            log.warning("reload refused, keeping the current knowledge base: %d error(s); "
+                        "first: %s", len(exc.errors), exc.errors[0] if exc.errors else "?")
+            return ReloadOutcome(False, time.perf_counter() - started, len(old.topics),
+                                 len(old.entries), errors=exc.errors)
+        svc.matcher = matcher
+        diff = diff_knowledge(old, kb)
+        if diff.topics_changed:
+            await set_commands(application)
+        outcome = ReloadOutcome(True, time.perf_counter() - started, len(kb.topics),
+                                len(kb.entries), diff)
+        log.info("knowledge base reloaded in %.0f ms: %d topics, %d entries (+%d -%d ~%d)",
+                 outcome.seconds * 1000, outcome.topics, outcome.entries, len(diff.added),
+                 len(diff.removed), len(diff.changed))
+        return outcome
+
+
+async def reload_and_log(application: Application, reason: str) -> ReloadOutcome:
+    log.info("reloading the knowledge base (%s)", reason)
+    return await reload_knowledge(application)
+
+
+def knowledge_fingerprint(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    """What changes when a curator saves a file: names, sizes and modification times."""
+    try:
+        return tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size)
+                            for p in Path(directory).iterdir()
+                            if p.suffix in {".yaml", ".yml"}))
+    except OSError:
+        return ()
+
+
+def start_watching(application: Application, interval: float = 0.5, settle: float = 1.0) -> None:
+    """Reload when a file under KNOWLEDGE_DIR changes, once it has stayed unchanged for
+    `settle` seconds (an editor saving in several steps causes one reload, not several)."""
+    directory = services(application).settings.knowledge_dir
+    state = {"seen": knowledge_fingerprint(directory), "changed_at": None}
+
+    async def watch(context: CallbackContext) -> None:
+        current = knowledge_fingerprint(directory)
+        now = time.monotonic()
+        if current != state["seen"]:
+            state["seen"], state["changed_at"] = current, now
+        elif state["changed_at"] is not None and now - state["changed_at"] >= settle:
+            state["changed_at"] = None
+            await reload_and_log(application, "a file in KNOWLEDGE_DIR changed")
+
+    application.job_queue.run_repeating(watch, interval=interval, first=interval,
+                                        name="watch-knowledge")
 
 
 def build_application(settings: Settings, svc: Services | None = None,
@@ -149,6 +284,7 @@ def build_application(settings: Settings, svc: Services | None = None,
         .rate_limiter(AIORateLimiter(max_retries=3))
         .concurrent_updates(True)
         .post_init(post_init)
+        .post_shutdown(post_shutdown)
     )
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
@@ -168,8 +304,10 @@ def validate_webhook(settings: Settings) -> None:
                           "0-9, _ and -")
 
 
-def run(settings: Settings, webhook: bool = False) -> None:
+def run(settings: Settings, webhook: bool = False, watch: bool = False) -> None:
     application = build_application(settings)
+    if watch:
+        start_watching(application)
     if webhook:
         validate_webhook(settings)
         path = settings.webhook_url.split("://", 1)[1].partition("/")[2]

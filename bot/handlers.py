@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 
 from telegram import (
     InlineKeyboardButton,
@@ -36,6 +38,7 @@ from bot.formatting import (
     topic_card_html,
     topics_buttons,
 )
+from bot.knowledge import RESERVED_COMMANDS
 from bot.matching import MatchResult
 from bot.throttle import Verdict
 
@@ -44,24 +47,35 @@ log = logging.getLogger(__name__)
 SLOW_DOWN = "You're asking faster than I can keep up. Please wait a minute and ask again."
 STALE_BUTTON = "That button is from an older version of my notes. Please ask again."
 ERROR_REPLY = "Sorry, something went wrong on my side. Please try again."
+THANKS = "Thanks for the feedback!"
+VOTE_FAILED = "Sorry, I couldn't record that vote."
 ASK_USAGE = "Ask me a question after the command, e.g. <i>/ask who runs Lazada?</i>"
 INLINE_RESULTS = 5
 
 
-def keyboard(buttons: list[Button]) -> InlineKeyboardMarkup | None:
-    if not buttons:
-        return None
-    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data)]
-                                 for label, data in buttons])
+def keyboard(buttons: list[Button], feedback: list[Button] | None = None
+             ) -> InlineKeyboardMarkup | None:
+    """One button a row for questions; the 👍/👎 pair shares the last row."""
+    rows = [[InlineKeyboardButton(label, callback_data=data)] for label, data in buttons]
+    if feedback:
+        rows.append([InlineKeyboardButton(label, callback_data=data) for label, data in feedback])
+    return InlineKeyboardMarkup(rows) if rows else None
 
 
-async def send(message: Message, text: str, buttons: list[Button] | None = None) -> None:
+def feedback_buttons(query_id: int | None) -> list[Button]:
+    if query_id is None:
+        return []
+    return [("👍", f"v:{query_id}:1"), ("👎", f"v:{query_id}:-1")]
+
+
+async def send(message: Message, text: str, buttons: list[Button] | None = None,
+               feedback: list[Button] | None = None) -> None:
     """Reply to a message (in its forum topic), split under Telegram's 4096 characters;
     the buttons go with the last part."""
     parts = split_message(text)
     quote = message.chat.type != ChatType.PRIVATE
     for i, part in enumerate(parts):
-        markup = keyboard(buttons or []) if i == len(parts) - 1 else None
+        markup = keyboard(buttons or [], feedback) if i == len(parts) - 1 else None
         await message.reply_text(part, reply_markup=markup, do_quote=quote,
                                  disable_web_page_preview=True)
 
@@ -83,15 +97,23 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, qu
     if verdict is not Verdict.ALLOW:
         return
     matcher = svc.matcher  # one consistent knowledge base for this whole answer
+    started = time.perf_counter()
     result = matcher.match(question, topic)
+    latency_ms = (time.perf_counter() - started) * 1000
     text, buttons = answer_html(matcher.kb, result)
-    await send(message, text, buttons)
-    log_answer(result)
-
-
-def log_answer(result: MatchResult) -> None:
-    log.info("question answered=%s entry=%s score=%.1f", result.answered, result.best_id,
-             result.score)
+    query_id = None
+    if svc.store is not None and result.kind in {"answer", "abstain"}:
+        user = update.effective_user
+        query_id = await asyncio.to_thread(
+            svc.store.record, chat_type=message.chat.type, question=question,
+            entry_id=result.entry.id if result.answered and result.entry else None,
+            topic=result.entry.topic if result.answered and result.entry else None,
+            score=result.score, answered=result.answered, latency_ms=latency_ms,
+            user_id=user.id if user else None)
+    await send(message, text, buttons,
+               feedback_buttons(query_id) if result.answered else None)
+    log.info("question answered=%s entry=%s score=%.1f in %.1f ms", result.answered,
+             result.best_id, result.score, latency_ms)
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -141,6 +163,8 @@ async def topic_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     command, _, addressee = head[1:].partition("@")
     if addressee and addressee.lower() != svc.bot_username.lower():
         return  # meant for another bot in the group
+    if command.lower() in RESERVED_COMMANDS:
+        return  # the bot's own commands have their own handlers
     topic = svc.kb.topic_for_command(command)
     if topic is None:
         if message.chat.type == ChatType.PRIVATE:
@@ -200,6 +224,9 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc = services(context)
     kind, _, key = (query.data or "").partition(":")
     kb = svc.kb
+    if kind == "v":
+        await vote(update, svc, key)
+        return
     if kind == "a" and key in kb.entries:
         entry = kb.entries[key]
         result = MatchResult(entry.questions[0], entry, 100.0, True,
@@ -213,6 +240,17 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await query.answer()
     if query.message is not None and isinstance(query.message, Message):
         await send(query.message, text, buttons)
+
+
+async def vote(update: Update, svc: Services, key: str) -> None:
+    """👍/👎: stored against the logged question, acknowledged without a new message."""
+    query = update.callback_query
+    query_id, _, value = key.partition(":")
+    ok = (svc.store is not None and query_id.isdigit() and value in {"1", "-1"}
+          and await asyncio.to_thread(svc.store.vote, int(query_id),
+                                      update.effective_user.id if update.effective_user
+                                      else None, int(value)))
+    await query.answer(THANKS if ok else VOTE_FAILED)
 
 
 async def inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -271,3 +309,6 @@ def register(application: Application) -> None:
     application.add_handler(CallbackQueryHandler(button))
     application.add_handler(InlineQueryHandler(inline_query))
     application.add_error_handler(on_error)
+    from bot import admin  # admin's handlers reuse `send` from this module
+
+    admin.register(application)

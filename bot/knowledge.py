@@ -650,3 +650,27 @@ def _verify_quotes(sites: list[tuple[str, int | None, str | None, Citation]],
         reason = (f"no text in {sources_dir} for source(s) {', '.join(sorted(missing))}, "
                   "so their quotes were not checked")
     return verified, reason
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeDiff:
+    """What a reload changed, for the admin's reply."""
+
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    changed: tuple[str, ...]
+    topics_changed: bool
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed or self.topics_changed)
+
+
+def diff_knowledge(old: KnowledgeBase, new: KnowledgeBase) -> KnowledgeDiff:
+    return KnowledgeDiff(
+        added=tuple(sorted(set(new.entries) - set(old.entries))),
+        removed=tuple(sorted(set(old.entries) - set(new.entries))),
+        changed=tuple(sorted(e for e in set(old.entries) & set(new.entries)
+                             if old.entries[e] != new.entries[e])),
+        topics_changed=dict(old.topics) != dict(new.topics),
+    )

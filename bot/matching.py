@@ -210,10 +210,11 @@ class MatchConfig:
     probability that the best entry is right, and below `confidence_threshold` we abstain.
     """
 
-    rank_weights: tuple[float, ...] = (0.2, 0.2, 0.0, 0.4, 0.0, 0.0, -0.1, -0.1, 0.0, 0.0, 0.0)
+    rank_weights: tuple[float, ...] = (0.2, 0.3, 0.0, 0.2, 0.0, 0.1, 0.0, -0.2, 0.0, -0.05,
+                                       0.0)
     confidence_weights: tuple[float, ...] = (
-        0.02727, 0.01082, -0.00067, 0.02381, 0.00713, 0.02609, -0.01514, -0.02111, -0.00144,
-        0.0, 0.0, 0.02915, -6.5185)
+        0.01303, 0.03845, 0.00412, 0.01654, 0.00531, 0.02014, -0.01978, -0.02352, -0.00605,
+        -0.00467, 0.04939, 0.03264, -8.6715)
     confidence_threshold: float = 0.775
     suggestion_floor: float = 35.0
     typo_cutoff: float = 80.0

@@ -128,7 +128,7 @@ class FakeBotAPI:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:
                 prefix = f"/bot{fake.token}/"
                 if not self.path.startswith(prefix):
                     self._reply(404, {"ok": False, "error_code": 404,
@@ -140,7 +140,7 @@ class FakeBotAPI:
                     body, self.headers.get("Content-Type", "")))
                 self._reply(status, payload)
 
-            do_GET = do_POST  # noqa: N815
+            do_GET = do_POST
 
             def _reply(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()
