@@ -81,8 +81,8 @@ _LEADING_COMMAND = re.compile(r"^\s*/([a-z0-9_]+)(?:@\w+)?\b")
 _MENTION = re.compile(r"@\w+")
 _CURRENCY = {"€": " eur ", "$": " usd ", "¥": " rmb ", "%": " percent "}
 # Units glued to a number ("1.6bn", "10cities") are split off so the number stands alone.
-_GLUED_UNIT = re.compile(r"(?<=\d)(?=(?:bn|bln|mn|mln|m|k|b|billion|million|percent|eur|usd|"
-                         r"rmb|pct|st|nd|rd|th|s)\b)")
+_GLUED_UNIT = re.compile(r"(?<![a-z\d.])(\d+(?:\.\d+)?)(bn|bln|mn|mln|m|k|b|billion|million|"
+                         r"percent|eur|usd|rmb|pct|st|nd|rd|th|s)\b")
 
 
 def fold(text: str) -> str:
@@ -103,7 +103,7 @@ def tokenize(text: str) -> list[str]:
     text = _DECIMAL_COMMA.sub(".", text)
     for symbol, word in _CURRENCY.items():
         text = text.replace(symbol, word)
-    text = _GLUED_UNIT.sub(" ", text)
+    text = _GLUED_UNIT.sub(r"\1 \2", text)
     return [stem(t.rstrip(".")) for t in _TOKEN.findall(text)]
 
 
@@ -213,9 +213,9 @@ class MatchConfig:
     rank_weights: tuple[float, ...] = (0.2, 0.3, 0.0, 0.2, 0.0, 0.1, 0.0, -0.2, 0.0, -0.05,
                                        0.0)
     confidence_weights: tuple[float, ...] = (
-        0.01303, 0.03845, 0.00412, 0.01654, 0.00531, 0.02014, -0.01978, -0.02352, -0.00605,
-        -0.00467, 0.04939, 0.03264, -8.6715)
-    confidence_threshold: float = 0.775
+        0.01708, 0.041, 0.00391, 0.01629, 0.00234, 0.01987, -0.0198, -0.02345, -0.00636,
+        -0.00416, 0.04872, 0.03031, -8.8831)
+    confidence_threshold: float = 0.8
     suggestion_floor: float = 35.0
     typo_cutoff: float = 80.0
 
@@ -327,6 +327,12 @@ class Matcher:
 
     def match(self, question: str, topic: str | None = None) -> MatchResult:
         prepared = self.prepare(question)
+        if topic is not None and prepared.content:
+            # "/miravia coupon" means "miravia coupon": the topic is part of the question
+            topic_words = self.normalizer.canonical(tokenize(topic))
+            if not set(topic_words) & set(prepared.content):
+                prepared.tokens = topic_words + prepared.tokens
+                prepared.content = topic_words + prepared.content
         if not prepared.tokens:
             return MatchResult(question, None, 0.0, False, self._starters, kind="empty")
         if not prepared.content:

@@ -19,6 +19,7 @@ KNOWLEDGE_DIR = ROOT / "knowledge"
 # The source texts live beside the project (../shared/sources); SOURCES_DIR may point elsewhere.
 SOURCES_DIR = Path(os.environ.get("SOURCES_DIR") or ROOT.parent / "shared" / "sources").resolve()
 DEV_SET = KNOWLEDGE_DIR / "eval" / "dev.yaml"
+HOLDOUT_SET = KNOWLEDGE_DIR / "eval" / "holdout.yaml"
 PUBLIC_SET = ROOT.parent / "shared" / "eval" / "public.yaml"
 
 

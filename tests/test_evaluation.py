@@ -9,7 +9,7 @@ import pytest
 from bot.evaluation import Case, EvalFileError, judge, load_cases, run, summarize
 from bot.knowledge import Citation, Entry
 from bot.matching import MatchResult
-from tests.conftest import DEV_SET, PUBLIC_SET
+from tests.conftest import DEV_SET, HOLDOUT_SET, PUBLIC_SET
 
 ENTRY = Entry("e-one", "t", ("q",), "Lazada's CEO is James Dong.",
               (Citation("s", "James Dong, a former assistant of Alibaba CEO Daniel Zhang"),))
@@ -71,12 +71,18 @@ class _FixedMatcher:
         return MatchResult(question, ENTRY, 90.0, True)
 
 
-# Accuracy cannot silently regress: the dev set must keep meeting these floors.
-DEV_FLOORS = {"accuracy": 0.80, "abstain": 0.85, "wrong": 0.04}
+# Accuracy cannot silently regress: each question set must keep meeting its floor (a little
+# below the measured figures, which the README and issue notes give).
+FLOORS = {
+    DEV_SET: {"accuracy": 0.78, "abstain": 0.90, "wrong": 0.03},
+    HOLDOUT_SET: {"accuracy": 0.65, "abstain": 0.90, "wrong": 0.045},
+}
 
 
-def test_dev_set_accuracy_floor(matcher):
-    summary = summarize(run(matcher, load_cases(DEV_SET)))
-    assert summary.accuracy >= DEV_FLOORS["accuracy"], summary
-    assert summary.abstain_rate >= DEV_FLOORS["abstain"], summary
-    assert summary.wrong_rate <= DEV_FLOORS["wrong"], summary
+@pytest.mark.parametrize("path", list(FLOORS), ids=lambda p: p.name)
+def test_accuracy_floor(matcher, path):
+    floors = FLOORS[path]
+    summary = summarize(run(matcher, load_cases(path)))
+    assert summary.accuracy >= floors["accuracy"], summary
+    assert summary.abstain_rate >= floors["abstain"], summary
+    assert summary.wrong_rate <= floors["wrong"], summary
