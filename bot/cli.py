@@ -158,6 +158,26 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
+    from bot.reports import group_unanswered, render
+    from bot.store import DB_NAME, QueryLog, stats_snapshot
+
+    if not (settings.data_dir / DB_NAME).is_file():
+        raise CliError(f"no query log in {settings.data_dir} (DATA_DIR): the bot has not "
+                       "logged any question there yet")
+    store = QueryLog(settings.data_dir)
+    since = time.time() - args.days * 86400 if args.days else None
+    rows, votes = store.rows(since), store.votes(since)
+    store.close()
+    if rows is None or votes is None:
+        raise CliError(f"could not read the query log in {settings.data_dir}")
+    print(render(stats_snapshot(rows, votes, time.time()), group_unanswered(rows, args.limit),
+                 args.format, args.days))
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import run, setup_logging
 
@@ -168,7 +188,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         validate_webhook(settings)
     _load(settings)  # a broken knowledge base is a clean error, not a traceback at start-up
     setup_logging(settings)
-    run(settings, webhook=args.webhook)
+    run(settings, webhook=args.webhook, watch=args.watch)
     return EXIT_OK
 
 
@@ -221,7 +241,21 @@ def build_parser() -> argparse.ArgumentParser:
                                    "server with --webhook (WEBHOOK_URL, WEBHOOK_SECRET, "
                                    "WEBHOOK_LISTEN, WEBHOOK_PORT).")
     p.add_argument("--webhook", action="store_true", help="serve a webhook instead of polling")
+    p.add_argument("--watch", action="store_true",
+                   help="reload the knowledge base when a file in KNOWLEDGE_DIR changes")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="usage statistics and unanswered questions",
+                       description="What people asked, from the query log in DATA_DIR: counts, "
+                                   "answer rate, top entries and topics, feedback, and the "
+                                   "unanswered questions grouped, most frequent first.")
+    p.add_argument("--days", type=int, default=None, metavar="N",
+                   help="only the last N days (default: everything kept)")
+    p.add_argument("--format", choices=["text", "csv", "json"], default="text",
+                   help="text (default), csv (the unanswered groups) or json (everything)")
+    p.add_argument("--limit", type=int, default=20, metavar="N",
+                   help="at most N unanswered groups (default 20)")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

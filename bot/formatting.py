@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from bot.knowledge import Citation, KnowledgeBase, Topic
+from bot.knowledge import Citation, KnowledgeBase, Source, Topic
 from bot.matching import MatchResult
 
 NOT_SURE = "I'm not sure the article answers that."
@@ -75,6 +75,12 @@ BUTTON_LABEL_LIMIT = 60
 
 
 def esc(text: str) -> str:
+    """Escape text for Telegram HTML (&, <, >); quotes stay readable."""
+    return html.escape(text, quote=False)
+
+
+def esc_attr(text: str) -> str:
+    """Escape an attribute value (an href), quotes included."""
     return html.escape(text, quote=True)
 
 
@@ -94,7 +100,7 @@ def citations_html(kb: KnowledgeBase, citations: tuple[Citation, ...]) -> str:
     for citation in citations:
         source = kb.sources[citation.source]
         blocks.append(f"<blockquote>{esc(citation.quote)}</blockquote>\n"
-                      f"— <a href=\"{esc(source.url)}\">{esc(source.title)}</a>, "
+                      f"— <a href=\"{esc_attr(source.url)}\">{esc(source.title)}</a>, "
                       f"{esc(source.publisher)}")
     return "\n\n".join(blocks)
 
@@ -139,9 +145,13 @@ def topics_buttons(kb: KnowledgeBase) -> list[Button]:
     return [(_label(t.title), f"t:{t.id}") for t in kb.topics.values()]
 
 
+def _source_line(source: Source) -> str:
+    return (f"• <a href=\"{esc_attr(source.url)}\">{esc(source.title)}</a>, "
+            f"{esc(source.publisher)} ({esc(source.published)})")
+
+
 def help_html(kb: KnowledgeBase, bot_username: str | None = None) -> str:
-    source_lines = "\n".join(f"• <a href=\"{esc(s.url)}\">{esc(s.title)}</a> ({esc(s.publisher)}, "
-                             f"{esc(s.published)})" for s in kb.sources.values())
+    source_lines = "\n".join(_source_line(s) for s in kb.sources.values())
     commands = " ".join(f"/{esc(t.command)}" for t in kb.topics.values())
     mention = f"@{esc(bot_username)} " if bot_username else ""
     return (
@@ -157,11 +167,7 @@ def help_html(kb: KnowledgeBase, bot_username: str | None = None) -> str:
 
 
 def sources_html(kb: KnowledgeBase) -> str:
-    lines = ["<b>Sources</b>"]
-    for s in kb.sources.values():
-        lines.append(f"• <a href=\"{esc(s.url)}\">{esc(s.title)}</a>, {esc(s.publisher)} "
-                     f"({esc(s.published)})")
-    return "\n".join(lines)
+    return "\n".join(["<b>Sources</b>", *(_source_line(s) for s in kb.sources.values())])
 
 
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -32,7 +33,7 @@ def group_unanswered(rows: list[QueryRow], limit: int = 20) -> list[UnansweredGr
     wordings: dict[str, list[QueryRow]] = {}
     for row in rows:
         if not row.answered and row.question.strip():
-            key = " ".join(fold(row.question).split())
+            key = " ".join(re.findall(r"\w+", fold(row.question)))
             wordings.setdefault(key, []).append(row)
     order = sorted(wordings, key=lambda k: (-len(wordings[k]), k))
     groups: list[list[str]] = []

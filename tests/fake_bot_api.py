@@ -265,3 +265,14 @@ def callback(data: str, *, chat_id: int = 4242, user_id: int = 4242,
 def inline(query: str, *, user_id: int = 4242) -> dict[str, Any]:
     return {"inline_query": {"id": f"iq{abs(hash(query))}", "from": user(user_id),
                              "query": query, "offset": ""}}
+
+
+async def feed(app: Any, payload: dict[str, Any]) -> None:
+    """Hand one update to an Application in-process, as polling would."""
+    from telegram import Update
+
+    await app.process_update(Update.de_json({"update_id": 1, **payload}, app.bot))
+
+
+def texts(fake: FakeBotAPI) -> list[str]:
+    return [c.params["text"] for c in fake.sent()]

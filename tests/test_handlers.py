@@ -6,7 +6,6 @@ import re
 from collections.abc import AsyncIterator
 
 import pytest
-from telegram import Update
 
 from bot.app import Services, build_application, post_init, services
 from bot.config import Settings
@@ -32,12 +31,7 @@ async def bot(kb) -> AsyncIterator[tuple[tg.FakeBotAPI, object]]:
         yield fake, app
 
 
-async def feed(app, payload: dict) -> None:
-    await app.process_update(Update.de_json({"update_id": 1, **payload}, app.bot))
-
-
-def texts(fake: tg.FakeBotAPI) -> list[str]:
-    return [c.params["text"] for c in fake.sent()]
+feed, texts = tg.feed, tg.texts
 
 
 async def test_private_question_gets_a_cited_html_answer(bot):
