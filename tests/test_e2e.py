@@ -2,54 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests import fake_bot_api as tg
-from tests.conftest import KNOWLEDGE_DIR
+from tests.bot_process import BotProcess
 
 TOKEN = "987654321:AAFakeTokenForEndToEndTests_0123456789"
 GROUP = -100555
 
 
-class BotProcess:
-    """`python -m bot run` in a subprocess, logging at DEBUG into a file."""
-
-    def __init__(self, tmp_path: Path, sources_dir: Path, fake: tg.FakeBotAPI):
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "WEBHOOK_"))}
-        env.update({"BOT_TOKEN": TOKEN, "TELEGRAM_BASE_URL": fake.base_url,
-                    "LOG_LEVEL": "DEBUG", "KNOWLEDGE_DIR": str(KNOWLEDGE_DIR),
-                    "SOURCES_DIR": str(sources_dir), "DATA_DIR": str(tmp_path / "data"),
-                    "PYTHONUNBUFFERED": "1"})
-        self.log_path = tmp_path / "bot.log"
-        self._log = self.log_path.open("w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path,
-                                     env=env, stdout=self._log, stderr=subprocess.STDOUT)
-
-    def stop(self) -> str:
-        """Stop as an operator would (SIGINT), and return everything it logged."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        return self.log_path.read_text()
-
-
 @pytest.fixture
 def running_bot(tmp_path, sources_dir) -> Iterator[tuple[tg.FakeBotAPI, BotProcess]]:
     fake = tg.FakeBotAPI(TOKEN).serve()
-    bot = BotProcess(tmp_path, sources_dir, fake)
+    bot = BotProcess(tmp_path, sources_dir, fake, TOKEN)
     try:
         ready = fake.wait_for(lambda calls: any(c.method == "setMyCommands" for c in calls),
                               timeout=30)
@@ -124,3 +92,56 @@ def test_token_never_reaches_the_log(running_bot):
     assert "[REDACTED]" in log  # ...with the token taken out
     assert TOKEN not in log
     assert TOKEN.split(":")[1] not in log
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post(url: str, payload: dict, secret: str | None) -> int:
+    import json
+    import urllib.error
+    import urllib.request
+
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+    request = urllib.request.Request(url, json.dumps(payload).encode(), headers)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_webhook_mode_requires_the_secret_token(tmp_path, sources_dir):
+    fake = tg.FakeBotAPI(TOKEN).serve()
+    port, secret = _free_port(), "s3cret_token-for-tests"
+    bot = BotProcess(tmp_path, sources_dir, fake, TOKEN, "--webhook", extra_env={
+        "WEBHOOK_URL": "https://bot.example.org/telegram/hook", "WEBHOOK_SECRET": secret,
+        "WEBHOOK_LISTEN": "127.0.0.1", "WEBHOOK_PORT": str(port)})
+    try:
+        assert fake.wait_for(lambda calls: any(c.method == "setWebhook" for c in calls),
+                             timeout=30), bot.log_path.read_text()
+        (set_webhook,) = fake.sent("setWebhook")
+        assert set_webhook.params["url"] == "https://bot.example.org/telegram/hook"
+        assert set_webhook.params["secret_token"] == secret
+        url = f"http://127.0.0.1:{port}/telegram/hook"
+        deadline = time.monotonic() + 10
+        update = {"update_id": 1, **tg.message("lazda ceo", chat_id=1001, user_id=1001)}
+        while (status := _post(url, update, None)) not in (403,) and time.monotonic() < deadline:
+            time.sleep(0.2)  # the server may still be starting
+        assert status == 403
+        assert _post(url, update, "wrong") == 403
+        assert fake.sent() == []
+        assert _post(url, {**update, "update_id": 2}, secret) == 200
+        assert fake.wait_for(lambda calls: any(c.method == "sendMessage" for c in calls))
+        assert "James Dong" in fake.sent()[0].params["text"]
+    finally:
+        log = bot.stop()
+        fake.close()
+    assert secret not in log and TOKEN not in log
