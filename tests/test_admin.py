@@ -208,3 +208,45 @@ async def test_failing_query_log_never_stops_an_answer(admin_bot, tmp_path):
     assert all(not row or row[0]["text"] != "👍"
                for row in call.params.get("reply_markup", {}).get("inline_keyboard", []))
     assert services(app).store.errors >= 1
+
+
+async def test_curator_flow_from_unanswered_to_answered(admin_bot):
+    """The README's loop: /unanswered shows the gap, an entry is added, /reload, answered."""
+    fake, app, settings = admin_bot
+    question = "who drew the header illustration"
+    await tg.feed(app, tg.message(question, chat_id=USER, user_id=USER))
+    assert "not sure" in replies(fake, USER)[-1]
+    await tg.feed(app, tg.message("/unanswered", chat_id=ADMIN, user_id=ADMIN))
+    assert f"1× {question}" in replies(fake, ADMIN)[-1]
+    alibaba = settings.knowledge_dir / "alibaba.yaml"
+    alibaba.write_text(alibaba.read_text() + IMAGE_ENTRY)
+    await reload(app)
+    assert "Added (1): alibaba-header-image" in replies(fake, ADMIN)[-1]
+    await tg.feed(app, tg.message(question, chat_id=USER, user_id=USER))
+    assert "Clker-Free-Vector-Images" in replies(fake, USER)[-1]
+
+
+IMAGE_ENTRY = """
+  - id: alibaba-header-image
+    questions:
+      - who drew the header illustration
+      - who made the header image of the article
+      - header image credit
+    answer: The article's header image is by Clker-Free-Vector-Images.
+    citations:
+      - source: chinatalk-alibaba
+        quote: "Original image by Clker-Free-Vector-Images"
+"""
+
+
+async def test_daily_prune_job(admin_bot):
+    from bot.app import prune_job
+
+    _fake, app, _ = admin_bot
+    assert [j.name for j in app.job_queue.jobs()] == ["prune-query-log"]
+    store = services(app).store
+    await tg.feed(app, tg.message("lazda ceo", chat_id=USER, user_id=USER))
+    store.clock = lambda: 10**10  # far in the future: everything is older than 90 days
+    context = type("Context", (), {"bot_data": app.bot_data})()
+    await prune_job(context)
+    assert store.rows() == []
