@@ -116,6 +116,8 @@ def _post(url: str, payload: dict, secret: str | None) -> int:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
+    except (urllib.error.URLError, ConnectionError):
+        return 0  # not listening yet
 
 
 def test_webhook_mode_requires_the_secret_token(tmp_path, sources_dir):
