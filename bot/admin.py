@@ -7,8 +7,10 @@ trusted, since they can be changed or reused.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from telegram import Update
 from telegram.ext import Application, CommandHandler, ContextTypes
@@ -63,23 +65,38 @@ def reload_reply(outcome: ReloadOutcome) -> str:
     return "\n".join(lines)
 
 
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+
+
+def admin_only(handler: Handler) -> Handler:
+    """Checks the numeric user id on every call; everyone else gets a short refusal."""
+
+    @functools.wraps(handler)
+    async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not is_admin(update, context):
+            await send(update.effective_message, esc(REFUSAL))
+            return
+        await handler(update, context)
+
+    return guarded
+
+
+NO_LOG = "The query log is not available right now."
+
+
+@admin_only
 async def reload_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    if not is_admin(update, context):
-        await send(update.effective_message, esc(REFUSAL))
-        return
     outcome = await reload_knowledge(context.application)
     await send(update.effective_message, reload_reply(outcome))
 
 
+@admin_only
 async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    if not is_admin(update, context):
-        await send(update.effective_message, esc(REFUSAL))
-        return
     store = services(context).store
     rows = await asyncio.to_thread(store.rows) if store else None
     votes = await asyncio.to_thread(store.votes) if store else None
     if rows is None or votes is None:
-        await send(update.effective_message, "The query log is not available right now.")
+        await send(update.effective_message, NO_LOG)
         return
     text = stats_text(stats_snapshot(rows, votes, time.time()))
     failures = store.errors if store else 0
@@ -88,15 +105,13 @@ async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await send(update.effective_message, esc(text))
 
 
+@admin_only
 async def unanswered_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    if not is_admin(update, context):
-        await send(update.effective_message, esc(REFUSAL))
-        return
     store = services(context).store
     days = 30
     rows = await asyncio.to_thread(store.rows, time.time() - days * 86400) if store else None
     if rows is None:
-        await send(update.effective_message, "The query log is not available right now.")
+        await send(update.effective_message, NO_LOG)
         return
     groups = group_unanswered(rows)
     await send(update.effective_message,
