@@ -15,6 +15,7 @@ NOT_SURE = "I'm not sure the article answers that."
 GREETING = ("Hi! I answer questions about Alibaba's cross-border e-commerce (AliExpress, Lazada, "
             "Miravia, allyLikes, Cainiao, Trendyol) from ChinaTalk's article.")
 EMPTY = "Ask me a question about Alibaba's cross-border e-commerce."
+THANKS = "You're welcome! Ask me anything else about Alibaba's cross-border e-commerce."
 HELP = ("I'm a bot that answers questions about Alibaba's cross-border e-commerce in 2022, "
         "quoting ChinaTalk's article \"Cross-border update: Alibaba\". Ask me about AliExpress, "
         "Lazada, Miravia, allyLikes, Cainiao or Trendyol.")
@@ -43,7 +44,8 @@ def result_json(kb: KnowledgeBase, result: MatchResult) -> dict[str, Any]:
 
 
 def _reply_for(result: MatchResult) -> str:
-    return {"greeting": GREETING, "empty": EMPTY, "help": HELP}.get(result.kind, NOT_SURE)
+    return {"greeting": GREETING, "thanks": THANKS, "empty": EMPTY, "help": HELP}.get(
+        result.kind, NOT_SURE)
 
 
 def result_text(kb: KnowledgeBase, result: MatchResult) -> str:
@@ -110,7 +112,7 @@ def answer_html(kb: KnowledgeBase, result: MatchResult) -> tuple[str, list[Butto
     if result.answered and result.entry is not None:
         text = f"{esc(result.entry.answer)}\n\n{citations_html(kb, result.entry.citations)}"
         return text, [entry_button(kb, s.entry_id) for s in result.suggestions]
-    if result.kind in {"greeting", "help", "empty"}:
+    if result.kind in {"greeting", "thanks", "help", "empty"}:
         text = esc(_reply_for(result))
     else:
         echo = " ".join(result.question.split())

@@ -69,8 +69,9 @@ _ABOUT_BOT = re.compile(r"\b(?:who|what) (?:are|r) (?:you|u|ya)\b|\bwho (?:made|
                         r"|\bare (?:you|u) (?:a )?(?:bot|human|real|ai)\b|\bhow do (?:you|u|i) "
                         r"(?:work|use)\b")
 
+_THANKS = frozenset({"thank", "thanks", "thx", "ty", "gracias", "cheers"})
 GREETINGS = frozenset("hi hello hey hiya yo hola thanks thank thx ty cheers bye goodbye "
-                      "morning evening howdy sup".split())
+                      "morning evening howdy sup bot robot buddy mate gracias".split())
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'",
                               "\u201c": '"', "\u201d": '"', "\u00ab": '"', "\u00bb": '"'})
@@ -335,13 +336,13 @@ class Matcher:
                 prepared.content = topic_words + prepared.content
         if not prepared.tokens:
             return MatchResult(question, None, 0.0, False, self._starters, kind="empty")
-        if not prepared.content:
-            kind = "greeting" if set(prepared.tokens) & GREETINGS else "empty"
-            return MatchResult(question, None, 0.0, False, self._starters, kind=kind)
-        if set(prepared.content) <= GREETINGS:
-            return MatchResult(question, None, 0.0, False, self._starters, kind="greeting")
         if _ABOUT_BOT.search(fold(prepared.text)):
             return MatchResult(question, None, 0.0, False, self._starters, kind="help")
+        words = set(prepared.tokens)
+        if set(prepared.content) <= GREETINGS:  # nothing but small talk (or nothing at all)
+            kind = ("thanks" if words & _THANKS else "greeting" if words & GREETINGS
+                    else "empty")
+            return MatchResult(question, None, 0.0, False, self._starters, kind=kind)
         overview = self._overview(prepared, topic)
         if overview is not None:
             return MatchResult(question, overview, 100.0, True, self.related(overview),

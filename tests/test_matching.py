@@ -75,10 +75,13 @@ def test_typo_in_a_name_still_matches(small):
     assert result.answered and result.entry.id == "miravia-coupon"
 
 
-@pytest.mark.parametrize("question", ["hi", "hello there!", "thanks"])
-def test_greetings_are_not_answers(small, question):
+@pytest.mark.parametrize(("question", "kind"), [
+    ("hi", "greeting"), ("hello there!", "greeting"), ("thanks", "thanks"),
+    ("thanks bot 👍", "thanks"), ("who made you?", "help"), ("what can you do", "help"),
+])
+def test_small_talk_is_not_an_answer(small, question, kind):
     result = small.match(question)
-    assert not result.answered and result.kind == "greeting"
+    assert not result.answered and result.kind == kind
     assert result.suggestions  # something to click on
 
 
@@ -86,7 +89,7 @@ def test_greetings_are_not_answers(small, question):
 def test_empty_questions_are_not_answers(small, question):
     result = small.match(question)
     assert not result.answered and result.entry is None
-    assert result.kind in {"empty", "greeting"}
+    assert result.kind in {"empty", "greeting", "thanks"}
 
 
 def test_answer_offers_related_entries(small):
