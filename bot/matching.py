@@ -21,11 +21,13 @@ How a question is scored against an entry:
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
 
@@ -95,7 +97,10 @@ def fold(text: str) -> str:
 
 def tokenize(text: str) -> list[str]:
     """Fold, unify number formats and split into word and number tokens."""
-    text = fold(text)
+    return tokenize_folded(fold(text))
+
+
+def tokenize_folded(text: str) -> list[str]:
     text = _LEADING_COMMAND.sub(lambda m: m.group(1) if m.group(1) not in _BOT_COMMANDS else "",
                                 text)
     text = _MENTION.sub(" ", text)
@@ -217,6 +222,9 @@ class MatchConfig:
         0.01708, 0.041, 0.00391, 0.01629, 0.00234, 0.01987, -0.0198, -0.02345, -0.00636,
         -0.00416, 0.04872, 0.03031, -8.8831)
     confidence_threshold: float = 0.8
+    candidate_limit: int | None = 16  # entries scored per question; None scans them all
+    common_postings: int = 2000  # words in more entries than this don't generate candidates
+    fuzzy_limit: int | None = 6  # candidates that also get the (costlier) rapidfuzz signals
     suggestion_floor: float = 35.0
     typo_cutoff: float = 80.0
 
@@ -245,6 +253,7 @@ class _Doc:
     entry: Entry
     phrasings: tuple[str, ...]
     phrasing_words: tuple[frozenset[str], ...]
+    phrasing_postings: Mapping[str, tuple[int, ...]]  # word -> its phrasings' positions
     qvocab: frozenset[str]  # words of the phrasings, keywords and topic
     vocab: frozenset[str]  # ... and of the answer and its quotes
     types: frozenset[str]
@@ -255,7 +264,8 @@ class _Prepared:
     tokens: list[str]
     content: list[str]
     qtype: str | None
-    text: str = field(default="")
+    text: str = ""
+    folded: str = ""
 
 
 class Matcher:
@@ -284,12 +294,28 @@ class Matcher:
             for text in (entry.answer, *(c.quote for c in entry.citations)):
                 vocab.update(self._content(self.normalizer.canonical(tokenize(text))))
             words = tuple(frozenset(p.split()) for p in phrasings)
-            docs.append(_Doc(entry, tuple(phrasings), words, qvocab, frozenset(vocab),
-                             frozenset(types)))
+            phrasing_postings: dict[str, list[int]] = {}
+            for j, phrasing_words in enumerate(words):
+                for token in phrasing_words:
+                    phrasing_postings.setdefault(token, []).append(j)
+            docs.append(_Doc(entry, tuple(phrasings), words,
+                             {t: tuple(js) for t, js in phrasing_postings.items()}, qvocab,
+                             frozenset(vocab), frozenset(types)))
         self._docs = tuple(docs)
         df = Counter(t for d in docs for t in d.vocab)
         n = len(docs)
         self._idf = {t: math.log((n + 1) / (c + 0.5)) for t, c in df.items()}
+        # Inverted index: word -> the entries whose words include it. Candidate entries for a
+        # question come from here, so the cost of a question follows the entries that share
+        # its words, not the size of the knowledge base.
+        postings: dict[str, list[int]] = {}
+        for i, doc in enumerate(docs):
+            for token in doc.vocab:
+                postings.setdefault(token, []).append(i)
+        self._postings = {t: tuple(ids) for t, ids in postings.items()}
+        self._phrasing_weight = tuple(
+            tuple(sum(self._idf[t] for t in words) or 1.0 for words in doc.phrasing_words)
+            for doc in docs)
         self._unknown_idf = math.log((n + 1) / 0.5)
         self._vocab_set = frozenset(self._idf)
         synonym_words = {t for phrase in self.normalizer.members for t in phrase}
@@ -319,12 +345,13 @@ class Matcher:
 
     def prepare(self, question: str) -> _Prepared:
         text = question[:MAX_QUESTION_CHARS]
-        raw = tokenize(text)
+        folded = fold(text)
+        raw = tokenize_folded(folded)
         tokens = self.normalizer.canonical([self._correct(t) for t in raw])
         # correct again after folding synonyms: a corrected word may complete a phrase
         tokens = self.normalizer.canonical(tokens)
-        qtype = question_type(fold(text)) or question_type(" ".join(tokens))
-        return _Prepared(tokens, self._content(tokens), qtype, text)
+        qtype = question_type(folded) or question_type(" ".join(tokens))
+        return _Prepared(tokens, self._content(tokens), qtype, text, folded)
 
     def match(self, question: str, topic: str | None = None) -> MatchResult:
         prepared = self.prepare(question)
@@ -336,7 +363,7 @@ class Matcher:
                 prepared.content = topic_words + prepared.content
         if not prepared.tokens:
             return MatchResult(question, None, 0.0, False, self._starters, kind="empty")
-        if _ABOUT_BOT.search(fold(prepared.text)):
+        if _ABOUT_BOT.search(prepared.folded):
             return MatchResult(question, None, 0.0, False, self._starters, kind="help")
         words = set(prepared.tokens)
         if set(prepared.content) <= GREETINGS:  # nothing but small talk (or nothing at all)
@@ -380,48 +407,94 @@ class Matcher:
         ranked.sort(key=lambda item: (-item[0], item[1].entry.id))
         return ranked
 
+    def candidates(self, prepared: _Prepared, topic: str | None = None) -> list[int]:
+        """The entries worth scoring: those sharing the question's rarer words, best first.
+
+        Words found in very many entries ("alibaba") are left out of the search while rarer
+        ones exist, so a question never walks a long posting list; an entry that shares no
+        word with the question could not win anyway (its coverage would be zero).
+        """
+        limit = self.config.candidate_limit
+        words = sorted(set(prepared.content) & self._vocab_set,
+                       key=lambda t: (len(self._postings[t]), t))
+        if not words:
+            return []
+        common = self.config.common_postings
+        rare = [t for t in words if len(self._postings[t]) <= common] or words[:1]
+        score: dict[int, float] = {}
+        for token in rare:
+            weight = self._idf[token]
+            for i in self._postings[token][: max(common, limit)]:
+                score[i] = score.get(i, 0.0) + weight
+        if topic is not None:
+            score = {i: v for i, v in score.items() if self._docs[i].entry.topic == topic}
+        if limit is None or len(score) <= limit:
+            return sorted(score, key=lambda i: (-score[i], i))
+        return heapq.nsmallest(limit, score, key=lambda i: (-score[i], i))
+
     def features(self, prepared: _Prepared, topic: str | None = None
                  ) -> list[tuple[_Doc, tuple[float, ...]]]:
-        """Per entry, each signal on a 0-100 scale: (token_set, token_sort, coverage,
-        coverage counting the answer's words, phrasing precision, question-type mismatch,
-        share of the question unknown to the whole knowledge base)."""
-        docs = [d for d in self._docs if topic is None or d.entry.topic == topic]
-        if not docs:
-            return []
+        """Per candidate entry, each signal on a 0-100 scale, in FEATURES order.
+
+        Word-overlap signals are computed for every candidate; the rapidfuzz signals, which
+        cost the most, only for the `fuzzy_limit` candidates that overlap best.
+        """
         content = prepared.content
+        if self.config.candidate_limit is None:  # the full scan, for comparison
+            ids = [i for i, d in enumerate(self._docs) if topic is None or d.entry.topic == topic]
+        else:
+            ids = self.candidates(prepared, topic)
+        if not ids or not content:
+            return []
+        idf = [self._idf.get(t, self._unknown_idf) for t in content]
+        total = sum(idf) or 1.0
+        known_total = sum(w for t, w in zip(content, idf, strict=True) if t in self._vocab_set)
+        query_words = set(content)
+        lexical = []
+        for i in ids:
+            doc = self._docs[i]
+            cov = cova = missing = 0.0
+            for token, weight in zip(content, idf, strict=True):
+                if token in doc.vocab:
+                    cova += weight
+                    if token in doc.qvocab:
+                        cov += weight
+                elif token in self._vocab_set and weight > missing:
+                    # the rarest known word this entry does not explain: a near-miss
+                    # question ("who is the CEO of Cainiao") names something known elsewhere
+                    missing = weight
+            hits = [0.0] * len(doc.phrasings)
+            for token in query_words:
+                for j in doc.phrasing_postings.get(token, ()):
+                    hits[j] += self._idf[token]
+            weights = self._phrasing_weight[i]
+            prec = max(h / w for h, w in zip(hits, weights, strict=True))
+            lexical.append((cova + prec * total, i, cov, cova, prec, missing))
+        if self.config.fuzzy_limit is not None and self.config.candidate_limit is not None:
+            lexical = heapq.nlargest(self.config.fuzzy_limit, lexical,
+                                     key=lambda item: (item[0], -item[1]))
+        docs = [self._docs[item[1]] for item in lexical]
         query = " ".join(content)
         choices = [p for d in docs for p in d.phrasings]
-        owners = [i for i, d in enumerate(docs) for _ in d.phrasings]
+        owners = [k for k, d in enumerate(docs) for _ in d.phrasings]
         best_set = [0.0] * len(docs)
         best_sort = [0.0] * len(docs)
         for scorer, best in ((fuzz.token_set_ratio, best_set), (fuzz.token_sort_ratio, best_sort)):
             for _, score, index in process.extract(query, choices, scorer=scorer,
                                                    processor=None, limit=None):
-                best[owners[index]] = max(best[owners[index]], float(score))
-        idf = [self._idf.get(t, self._unknown_idf) for t in content]
-        total = sum(idf) or 1.0
-        known_total = sum(w for t, w in zip(content, idf, strict=True) if t in self._vocab_set)
+                owner = owners[index]
+                if score > best[owner]:
+                    best[owner] = float(score)
         unknown = 100 * (total - known_total) / total
         numbers = {t for t in content if t[0].isdigit()}
-        length = 100.0 * min(len(query_words := set(content)), 10) / 10
-        query_set = query_words
+        length = 100.0 * min(len(query_words), 10) / 10
         out = []
-        for i, doc in enumerate(docs):
-            cov = sum(w for t, w in zip(content, idf, strict=True) if t in doc.qvocab)
-            cova = sum(w for t, w in zip(content, idf, strict=True) if t in doc.vocab)
-            prec = 0.0
-            for words in doc.phrasing_words:
-                weight = sum(self._idf.get(t, 0.0) for t in words) or 1.0
-                hit = sum(self._idf.get(t, 0.0) for t in words if t in query_set)
-                prec = max(prec, hit / weight)
+        for k, (_, _, cov, cova, prec, missing) in enumerate(lexical):
+            doc = docs[k]
             mismatch = 100.0 if prepared.qtype and prepared.qtype not in doc.types else 0.0
             number_mismatch = 100.0 if numbers - doc.vocab else 0.0
             known = 100 * cova / known_total if known_total else 0.0
-            # The rarest known word this entry does not explain: a near-miss question
-            # ("who is the CEO of Cainiao") names something the knowledge base has elsewhere.
-            missing = max((w for t, w in zip(content, idf, strict=True)
-                           if t in self._vocab_set and t not in doc.vocab), default=0.0)
-            out.append((doc, (best_set[i], best_sort[i], 100 * cov / total, 100 * cova / total,
+            out.append((doc, (best_set[k], best_sort[k], 100 * cov / total, 100 * cova / total,
                               100 * prec, known, mismatch, number_mismatch, unknown,
                               100 * missing / self._unknown_idf, length)))
         return out

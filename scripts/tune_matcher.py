@@ -34,6 +34,7 @@ class Dataset:
         entries = list(matcher.kb.entries.values())
         index = {e.id: i for i, e in enumerate(entries)}
         self.feats = np.zeros((len(cases), len(entries), len(FEATURES)))
+        self.scored = np.zeros((len(cases), len(entries)), dtype=bool)  # candidates only
         self.ok = np.zeros((len(cases), len(entries)), dtype=bool)
         self.valid = np.zeros(len(cases), dtype=bool)
         self.forced = np.full(len(cases), -1)  # answered before ranking (topic overview)
@@ -45,13 +46,14 @@ class Dataset:
                 self.forced[qi] = index[result.entry.id]
             for doc, f in matcher.features(prepared):
                 self.feats[qi, index[doc.entry.id]] = f
+                self.scored[qi, index[doc.entry.id]] = True
             if not case.abstain:
                 for e in entries:
                     self.ok[qi, index[e.id]] = judge(case, MatchResult(case.question, e, 1, True))
         self.oos = np.array([c.abstain for c in cases])
 
     def top(self, rank_weights):
-        scores = self.feats @ np.asarray(rank_weights)
+        scores = np.where(self.scored, self.feats @ np.asarray(rank_weights), -1e9)
         order = np.argsort(-scores, axis=1, kind="stable")
         rows = np.arange(len(scores))
         top = np.where(self.forced >= 0, self.forced, order[:, 0])
