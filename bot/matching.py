@@ -21,6 +21,7 @@ How a question is scored against an entry:
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 import re
@@ -90,6 +91,8 @@ _GLUED_UNIT = re.compile(r"(?<![a-z\d.])(\d+(?:\.\d+)?)(bn|bln|mn|mln|m|k|b|bill
 
 def fold(text: str) -> str:
     """Lower case without accents or typographic quotes; keeps everything else."""
+    if text.isascii():  # the common case, and ten times faster
+        return text.replace("`", "'").lower()
     text = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES))
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     return text.casefold()
@@ -117,6 +120,7 @@ _BOT_COMMANDS = frozenset({"start", "ask", "help"})
 _KEEP_S = ("ss", "us", "is", "os", "as")
 
 
+@functools.lru_cache(maxsize=65536)
 def stem(token: str) -> str:
     """A light English suffix stripper, so invest/invests/invested/investing meet.
 
