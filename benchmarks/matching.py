@@ -17,6 +17,7 @@ import gc
 import platform
 import random
 import statistics
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -209,7 +210,8 @@ def main() -> None:
             rows += bench_size(f"synthetic {int(size) // 1000}k", kb,
                                synthetic_questions(kb, args.queries, args.seed),
                                args.slow_queries)
-        print_table(rows)
+        print(f"measured: {rows[-1].kb}", file=sys.stderr, flush=True)
+    print_table(rows)
     if real_kb is not None:
         accuracy_check(real_kb)
         started = time.perf_counter()

@@ -128,7 +128,13 @@ class FakeBotAPI:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the real Bot API
+            disable_nagle_algorithm = True  # headers and body go out at once, no 40 ms stalls
+
             def do_POST(self) -> None:
+                if self.path.startswith("/_fake/"):
+                    self._control()
+                    return
                 prefix = f"/bot{fake.token}/"
                 if not self.path.startswith(prefix):
                     self._reply(404, {"ok": False, "error_code": 404,
@@ -141,6 +147,20 @@ class FakeBotAPI:
                 self._reply(status, payload)
 
             do_GET = do_POST
+
+            def _control(self) -> None:
+                """For a fake in another process: feed updates, count calls."""
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"null") if length else None
+                if self.path == "/_fake/updates":
+                    for update in body or []:
+                        fake.add_update(update)
+                    self._reply(200, {"ok": True})
+                elif self.path.startswith("/_fake/count/"):
+                    method = self.path.rsplit("/", 1)[-1]
+                    self._reply(200, {"count": len(fake.sent(method))})
+                else:
+                    self._reply(404, {"ok": False})
 
             def _reply(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()
@@ -156,8 +176,11 @@ class FakeBotAPI:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 1024  # a burst of concurrent replies must not be refused
+            daemon_threads = True
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -276,3 +299,11 @@ async def feed(app: Any, payload: dict[str, Any]) -> None:
 
 def texts(fake: FakeBotAPI) -> list[str]:
     return [c.params["text"] for c in fake.sent()]
+
+
+if __name__ == "__main__":  # a fake in its own process: prints its base URL, serves until killed
+    import sys
+
+    server = FakeBotAPI(sys.argv[1]).serve()
+    print(server.base_url, flush=True)
+    threading.Event().wait()
