@@ -8,6 +8,7 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ class Services:
     store: QueryLog | None = None
     bot_username: str = ""
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    incidents: IncidentLog = field(default_factory=lambda: IncidentLog())
 
     @property
     def kb(self) -> KnowledgeBase:
@@ -64,6 +66,31 @@ def services(context: ContextTypes.DEFAULT_TYPE | Application) -> Services:
 
 
 # --- logging: the token never reaches a log line ------------------------------------------------
+
+
+class IncidentLog:
+    """One warning per incident instead of one per failed poll: Telegram's bad minutes make
+    the updater fail every second or so, and a log flood hides everything else."""
+
+    def __init__(self, quiet: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        self.quiet = quiet
+        self.clock = clock
+        self.last: float | None = None
+        self.count = 0
+
+    def report(self, error: BaseException) -> None:
+        now = self.clock()
+        if self.last is None or now - self.last > self.quiet:
+            if self.count > 1:
+                log.info("the previous Bot API incident had %d failures", self.count)
+            self.count = 0
+            log.warning("fetching updates failed (%s: %s); retrying until the Bot API is back",
+                        type(error).__name__, error)
+        else:
+            log.debug("fetching updates failed again: %s", error)
+        self.count += 1
+        self.last = now
+
 
 
 class RedactingFilter(logging.Filter):
@@ -270,8 +297,10 @@ def start_watching(application: Application, interval: float = 0.5, settle: floa
 
 
 def build_application(settings: Settings, svc: Services | None = None,
-                      request: BaseRequest | None = None) -> Application:
-    """The bot, ready to run; `request` replaces the HTTP layer (tests use a fake Bot API)."""
+                      request: BaseRequest | None = None,
+                      updates_request: BaseRequest | None = None) -> Application:
+    """The bot, ready to run; `request` (and `updates_request` for getUpdates, default the
+    same) replace the HTTP layer: tests use a fake Bot API or shorter timeouts."""
     from bot import handlers  # handlers import this module's accessor
 
     token = settings.require_token()
@@ -287,7 +316,7 @@ def build_application(settings: Settings, svc: Services | None = None,
         .post_shutdown(post_shutdown)
     )
     if request is not None:
-        builder = builder.request(request).get_updates_request(request)
+        builder = builder.request(request).get_updates_request(updates_request or request)
     application = builder.build()
     application.bot_data[SERVICES_KEY] = svc or load_services(settings)
     handlers.register(application)

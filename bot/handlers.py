@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from telegram import (
     InlineKeyboardButton,
@@ -16,7 +18,14 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType
-from telegram.error import TelegramError
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -43,6 +52,7 @@ from bot.matching import MatchResult
 from bot.throttle import Verdict
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SLOW_DOWN = "You're asking faster than I can keep up. Please wait a minute and ask again."
 STALE_BUTTON = "That button is from an older version of my notes. Please ask again."
@@ -76,8 +86,36 @@ async def send(message: Message, text: str, buttons: list[Button] | None = None,
     quote = message.chat.type != ChatType.PRIVATE
     for i, part in enumerate(parts):
         markup = keyboard(buttons or [], feedback) if i == len(parts) - 1 else None
-        await message.reply_text(part, reply_markup=markup, do_quote=quote,
-                                 disable_web_page_preview=True)
+        await with_retries(lambda part=part, markup=markup: message.reply_text(
+            part, reply_markup=markup, do_quote=quote, disable_web_page_preview=True))
+
+
+SEND_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
+
+
+async def with_retries(call: Callable[[], Awaitable[T]]) -> T:
+    """Retry a send through Telegram's bad minutes (5xx, dropped connections, timeouts,
+    garbled responses); 429s are already waited out by the AIORateLimiter. A request Telegram
+    refused for what it is (BadRequest, Forbidden) is not retried.
+
+    A timed-out send may in rare cases have reached Telegram after all; answering twice is
+    the lesser evil than not answering, and the fake Bot API tests both paths.
+    """
+    for delay in (*SEND_RETRY_DELAYS, None):
+        try:
+            return await call()
+        except (BadRequest, Forbidden, InvalidToken):
+            raise
+        except TelegramError as exc:
+            if delay is None or not _transient(exc):
+                raise
+            log.debug("send failed (%s); retrying in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _transient(exc: TelegramError) -> bool:
+    return isinstance(exc, NetworkError | RetryAfter) or "Invalid server response" in str(exc)
 
 
 def _allowed(update: Update, svc: Services) -> Verdict:
@@ -282,6 +320,9 @@ async def inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log first, with the traceback; the user only hears that something went wrong."""
+    if update is None and isinstance(context.error, TelegramError):
+        services(context).incidents.report(context.error)  # the updater retries by itself
+        return
     log.error("error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_message is not None:
         try:

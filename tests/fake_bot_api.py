@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
+from telegram.error import NetworkError
 from telegram.request import BaseRequest, RequestData
 
 BOT_ID = 777000111
@@ -29,6 +32,52 @@ _JSON_KEYS = {"chat_id", "reply_markup", "reply_parameters", "results", "command
               "limit", "timeout", "allowed_updates", "message_thread_id", "show_alert",
               "cache_time", "is_personal", "link_preview_options", "disable_web_page_preview",
               "scope", "drop_pending_updates", "max_connections", "reply_to_message_id"}
+
+
+class Drop:
+    """Fault: close the connection without an answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Raw:
+    """Fault: answer with these bytes (malformed JSON, an HTML error page...)."""
+
+    body: bytes
+    status: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Delay:
+    """Fault: no answer for this many seconds, then the connection drops: the client times
+    out and the request was never processed."""
+
+    seconds: float
+
+
+Outcome = tuple[int, dict[str, Any]] | Drop | Raw | Delay
+
+
+def fail_first(count: int, outcome: Outcome | Callable[[], Outcome]
+               ) -> Callable[[dict[str, Any]], Outcome | None]:
+    """A fault for `FakeBotAPI.faults`: the first `count` calls fail, later ones succeed."""
+    calls = itertools.count()
+    lock = threading.Lock()
+
+    def fault(params: dict[str, Any]) -> Outcome | None:
+        with lock:
+            n = next(calls)
+        if n >= count:
+            return None
+        return outcome() if callable(outcome) else outcome
+
+    return fault
+
+
+def error(code: int, description: str, retry_after: int | None = None) -> tuple[int, dict]:
+    body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
+    if retry_after is not None:
+        body["parameters"] = {"retry_after": retry_after}
+    return code, body
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +93,7 @@ class FakeBotAPI:
     username: str = BOT_USERNAME
     calls: list[Call] = field(default_factory=list)
     # method -> list of callables returning (status, body) or None to proceed normally
-    faults: dict[str, list[Callable[[dict[str, Any]], tuple[int, dict[str, Any]] | None]]] = \
+    faults: dict[str, list[Callable[[dict[str, Any]], Outcome | None]]] = \
         field(default_factory=dict)
     _updates: list[dict[str, Any]] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -63,10 +112,13 @@ class FakeBotAPI:
 
     # --- the API ----------------------------------------------------------------------------
 
-    def handle(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def handle(self, method: str, params: dict[str, Any]) -> Outcome:
         for fault in self.faults.get(method, []):
             outcome = fault(params)
             if outcome is not None:
+                if isinstance(outcome, Delay):
+                    time.sleep(outcome.seconds)
+                    return Drop()
                 return outcome
         if method == "getUpdates":
             return 200, {"ok": True, "result": self._get_updates(params)}
@@ -142,9 +194,16 @@ class FakeBotAPI:
                     return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode("utf-8") if length else ""
-                status, payload = fake.handle(self.path[len(prefix):], parse_body(
+                outcome = fake.handle(self.path[len(prefix):], parse_body(
                     body, self.headers.get("Content-Type", "")))
-                self._reply(status, payload)
+                if isinstance(outcome, Drop):
+                    self.close_connection = True
+                    with suppress(OSError):
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                elif isinstance(outcome, Raw):
+                    self._send_bytes(outcome.status, outcome.body, "text/html")
+                else:
+                    self._reply(*outcome)
 
             do_GET = do_POST
 
@@ -163,10 +222,12 @@ class FakeBotAPI:
                     self._reply(404, {"ok": False})
 
             def _reply(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
+                self._send_bytes(status, json.dumps(payload).encode(), "application/json")
+
+            def _send_bytes(self, status: int, data: bytes, content_type: str) -> None:
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", content_type)
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
@@ -230,7 +291,12 @@ class FakeRequest(BaseRequest):
                          ) -> tuple[int, bytes]:
         api_method = url.rsplit("/", 1)[-1]
         params = request_data.parameters if request_data else {}
-        status, payload = self.fake.handle(api_method, json.loads(json.dumps(params)))
+        outcome = self.fake.handle(api_method, json.loads(json.dumps(params)))
+        if isinstance(outcome, Drop):
+            raise NetworkError("connection dropped by the fake Bot API")
+        if isinstance(outcome, Raw):
+            return outcome.status, outcome.body
+        status, payload = outcome
         return status, json.dumps(payload).encode()
 
 
