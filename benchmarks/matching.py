@@ -171,6 +171,23 @@ def print_table(rows: list[Row]) -> None:
               f"{r.questions:>9}")
 
 
+def length_check(kb: KnowledgeBase) -> None:
+    """Questions are cut before matching: a 10,000-character message costs what a short one
+    does."""
+    matcher = Matcher(kb)
+    rng = random.Random(11)
+    words = [w for e in kb.entries.values() for q in e.questions for w in q.split()]
+    short = [" ".join(rng.sample(words, 4)) for _ in range(300)]
+    long = [" ".join(rng.choice(words) for _ in range(2000))[:10_000] for _ in range(300)]
+    cut = [q[:500] for q in long]
+    print("\nquestion length (real knowledge base, 300 questions each; questions are cut to "
+          "500 characters before matching):")
+    for label, questions in (("~25 characters", short), ("500 characters", cut),
+                             ("10,000 characters", long)):
+        p50, p99, qps = measure_queries(matcher.match, questions)
+        print(f"  {label:<18} p50 {p50:.3f} ms  p99 {p99:.3f} ms  {qps:,.0f} questions/s")
+
+
 def accuracy_check(kb: KnowledgeBase) -> None:
     print("\naccuracy on the real knowledge base (index vs full scan must agree):")
     index, full = Matcher(kb), Matcher(kb, replace(MatchConfig(), candidate_limit=None))
@@ -213,6 +230,7 @@ def main() -> None:
         print(f"measured: {rows[-1].kb}", file=sys.stderr, flush=True)
     print_table(rows)
     if real_kb is not None:
+        length_check(real_kb)
         accuracy_check(real_kb)
         started = time.perf_counter()
         Matcher(load_knowledge(settings.knowledge_dir, settings.sources_dir))
