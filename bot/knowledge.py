@@ -356,7 +356,6 @@ def load_knowledge(directory: Path, sources_dir: Path | None = None) -> Knowledg
     With `sources_dir`, every quote is checked against the source texts; a quote not found is an
     error. Raises KnowledgeError with all problems when any is an error.
     """
-    problems: list[Problem] = []
     directory = Path(directory)
     if not directory.is_dir():
         raise KnowledgeError([Problem(str(directory), None, None,
@@ -365,249 +364,272 @@ def load_knowledge(directory: Path, sources_dir: Path | None = None) -> Knowledg
     if not files:
         raise KnowledgeError([Problem(str(directory), None, None,
                                       "no .yaml files in the knowledge directory")])
-
-    sources: dict[str, Source] = {}
-    topics: dict[str, Topic] = {}
-    entries: dict[str, Entry] = {}
-    synonyms: list[tuple[str, ...]] = []
-    defined_at: dict[tuple[str, str], tuple[str, int | None]] = {}
-    refs: list[_Pending] = []
-    citation_sites: list[tuple[str, int | None, str | None, Citation]] = []
-    phrasing_owner: dict[str, tuple[str, str]] = {}
-    commands: dict[str, str] = {}
-    overview_refs: list[tuple[str, int | None, str, str]] = []
-
+    builder = _Builder()
     for path in files:
+        builder.add_file(path)
+    return builder.finish(str(directory), sources_dir)
+
+
+class _Builder:
+    """Collects what the files define and what they refer to; references are resolved at the
+    end, so files may refer to each other in any order."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self.sources: dict[str, Source] = {}
+        self.topics: dict[str, Topic] = {}
+        self.entries: dict[str, Entry] = {}
+        self.synonyms: list[tuple[str, ...]] = []
+        self.defined_at: dict[tuple[str, str], tuple[str, int | None]] = {}
+        self.refs: list[_Pending] = []
+        self.citation_sites: list[tuple[str, int | None, str | None, Citation]] = []
+        self.phrasing_owner: dict[str, tuple[str, str]] = {}
+        self.commands: dict[str, str] = {}
+        self.overview_refs: list[tuple[str, int | None, str, str]] = []
+
+    def add_file(self, path: Path) -> None:
         name = path.name
-        data = _read_yaml(path, name, problems)
+        data = _read_yaml(path, name, self.problems)
         if data is None:
-            if not any(p.file == name for p in problems):
-                problems.append(Problem(name, None, None, "file is empty", "warning"))
-            continue
-        check = _Checker(name, problems)
+            if not any(p.file == name for p in self.problems):
+                self.problems.append(Problem(name, None, None, "file is empty", "warning"))
+            return
+        check = _Checker(name, self.problems)
         top = check.fields(data, dict.fromkeys(_TOP_KEYS, False), "the file", None, 1)
         if top is None:
-            continue
-
-        def claim(kind: str, ident: str, line: int | None, entry: str | None,
-                  _check: _Checker = check, _name: str = name) -> bool:
-            where = defined_at.get((kind, ident))
-            if where is not None:
-                _check.error(line, entry, f"duplicate {kind} id {ident!r} (already at "
-                                          f"{where[0]}:{where[1]})")
-                return False
-            defined_at[(kind, ident)] = (_name, line)
-            return True
-
-        def citations_of(value: Any, line: int | None, owner: str, required: bool,
-                         _check: _Checker = check, _name: str = name) -> tuple[Citation, ...]:
-            if value is None and not required:
-                return ()
-            if not isinstance(value, list) or not value:
-                _check.error(line, owner, "citations must be a list of {source, quote} items, "
-                                          "with at least one")
-                return ()
-            result = []
-            for item in value:
-                item_line = getattr(item, "line", line)
-                f = _check.fields(item, _CITATION_KEYS, "a citation", owner, item_line)
-                if f is None or "source" not in f or "quote" not in f:
-                    continue
-                src = _check.identifier(*f["source"], owner, "citation source")
-                quote = _check.text(*f["quote"], owner, "quote")
-                if src is None or quote is None:
-                    continue
-                words = len(quote.split())
-                if words > MAX_QUOTE_WORDS:
-                    _check.error(f["quote"][1], owner, f"quote is {words} words; quote at most "
-                                 f"{MAX_QUOTE_WORDS} (a sentence or two)")
-                    continue
-                cite = Citation(src, quote)
-                refs.append(_Pending(_name, f["source"][1], owner, src, "source"))
-                citation_sites.append((_name, f["quote"][1], owner, cite))
-                result.append(cite)
-            return tuple(result)
-
-        # sources
+            return
         if "sources" in top:
-            value, line = top["sources"]
-            if not isinstance(value, list):
-                check.error(line, None, "sources must be a list")
-            else:
-                for item in value:
-                    item_line = getattr(item, "line", line)
-                    f = check.fields(item, _SOURCE_KEYS, "a source", None, item_line)
-                    if f is None or "id" not in f:
-                        continue
-                    sid = check.identifier(*f["id"], None, "source id")
-                    if sid is None:
-                        continue
-                    if isinstance(f.get("published", ("",))[0], int):  # a bare year
-                        f["published"] = (str(f["published"][0]), f["published"][1])
-                    vals = {k: check.text(*f[k], sid, k) for k in _SOURCE_KEYS if k in f}
-                    url = vals.get("url")
-                    if url and not re.match(r"^https?://\S+$", url):
-                        check.error(f["url"][1], sid, f"url {url!r} must start with http(s)://")
-                        continue
-                    if None in vals.values() or len(vals) < 5:
-                        continue
-                    if claim("source", sid, f["id"][1], sid):
-                        sources[sid] = Source(sid, vals["title"], vals["publisher"], url,
-                                              vals["published"], vals.get("file"))
-
-        # synonyms
+            self._sources(check, *top["sources"])
         if "synonyms" in top:
-            value, line = top["synonyms"]
-            if not isinstance(value, list):
-                check.error(line, None, "synonyms must be a list of groups like "
-                                        "[overseas, international, abroad]")
-            else:
-                for group, group_line in zip(value, getattr(value, "item_lines", []),
-                                             strict=False):
-                    words = check.text_list(group, group_line, None, "synonym group", 60, True)
-                    if len(words) == 1:
-                        check.error(group_line, None, "a synonym group needs at least two words")
-                    elif len(words) > 1:
-                        synonyms.append(tuple(w.lower() for w in words))
-
-        # topic
-        file_topic: str | None = None
-        if "topic" in top:
-            value, line = top["topic"]
-            f = check.fields(value, _TOPIC_KEYS, "the topic", None, line)
-            if f is not None and "id" in f:
-                tid = check.identifier(*f["id"], None, "topic id")
-                file_topic = tid
-                if tid is not None:
-                    cmd = check.text(*f["command"], tid, "command") if "command" in f else None
-                    if cmd is not None:
-                        cmd = cmd.lstrip("/")
-                        if not COMMAND_RE.match(cmd):
-                            check.error(f["command"][1], tid, f"command {cmd!r} must be 1-32 "
-                                        "of a-z, 0-9 and _ (Telegram's rule)")
-                            cmd = None
-                        elif cmd in RESERVED_COMMANDS:
-                            check.error(f["command"][1], tid,
-                                        f"command /{cmd} is one of the bot's own commands")
-                            cmd = None
-                        elif cmd in commands:
-                            check.error(f["command"][1], tid, f"command /{cmd} is already "
-                                        f"used by topic {commands[cmd]!r}")
-                            cmd = None
-                        else:
-                            commands[cmd] = tid
-                    title = check.text(*f["title"], tid, "title", 100) if "title" in f else None
-                    summary = (check.text(*f["summary"], tid, "summary", MAX_SUMMARY_CHARS)
-                               if "summary" in f else None)
-                    aliases = check.text_list(*f.get("aliases", (None, line)), tid, "aliases", 60)
-                    follow = check.text_list(*f.get("follow_up", (None, line)), tid, "follow_up")
-                    for target in follow:
-                        refs.append(_Pending(name, f["follow_up"][1], tid, target, "entry"))
-                    overview = None
-                    if "overview" in f:
-                        overview = check.identifier(*f["overview"], tid, "overview")
-                        if overview:
-                            refs.append(_Pending(name, f["overview"][1], tid, overview, "entry"))
-                            overview_refs.append((name, f["overview"][1], tid, overview))
-                    cites = citations_of(*f.get("citations", (None, line)), tid, False)
-                    if (None not in (cmd, title, summary)
-                            and claim("topic", tid, f["id"][1], tid)):
-                        topics[tid] = Topic(tid, cmd, title, summary, aliases, follow, cites,
-                                            overview)
-
-        # entries
+            self._synonyms(check, *top["synonyms"])
+        file_topic = self._topic(check, *top["topic"]) if "topic" in top else None
         if "entries" in top:
-            value, line = top["entries"]
-            if not isinstance(value, list):
-                check.error(line, None, "entries must be a list of entries ('- id: ...')")
-                value = []
-            for item in value:
-                item_line = getattr(item, "line", line)
-                raw_id = item.get("id") if isinstance(item, dict) else None
-                label = str(raw_id) if raw_id is not None else None
-                f = check.fields(item, _ENTRY_KEYS, "an entry", label, item_line)
-                if f is None or "id" not in f:
-                    continue
-                eid = check.identifier(*f["id"], label, "entry id")
-                if eid is None:
-                    continue
-                topic_id = file_topic
-                if "topic" in f:
-                    topic_id = check.identifier(*f["topic"], eid, "topic")
-                if topic_id is None and "topic" not in f:
-                    check.error(item_line, eid, "entry has no topic: give the file a 'topic:' "
-                                                "block or the entry a 'topic:' key")
-                    continue
-                if topic_id is None:
-                    continue
-                refs.append(_Pending(name, f.get("topic", (None, item_line))[1], eid, topic_id,
-                                     "topic"))
-                questions = check.text_list(*f.get("questions", (None, item_line)), eid,
-                                            "questions", MAX_PHRASING_CHARS, required=True)
-                answer = (check.text(*f["answer"], eid, "answer", MAX_ANSWER_CHARS)
-                          if "answer" in f else None)
-                cites = citations_of(*f.get("citations", (None, item_line)), eid, True)
-                keywords = check.text_list(*f.get("keywords", (None, item_line)), eid,
-                                           "keywords", 60)
-                related = check.text_list(*f.get("related", (None, item_line)), eid, "related")
-                for target in related:
-                    if target == eid:
-                        check.error(f["related"][1], eid, "an entry can not be related to itself")
-                    else:
-                        refs.append(_Pending(name, f["related"][1], eid, target, "entry"))
-                q_lines = getattr(f.get("questions", (None,))[0], "item_lines", [])
-                for i, q in enumerate(questions):
-                    key = _phrasing_key(q)
-                    owner = phrasing_owner.get(key)
-                    q_line = q_lines[i] if i < len(q_lines) else item_line
-                    if owner is not None and owner[0] != eid:
-                        check.warn(q_line, eid, f"phrasing {q!r} duplicates one of entry "
-                                                f"{owner[0]!r} ({owner[1]})")
-                    elif owner is not None:
-                        check.warn(q_line, eid, f"phrasing {q!r} is listed twice")
-                    else:
-                        phrasing_owner[key] = (eid, f"{name}:{q_line}")
-                if not questions or answer is None or not cites:
-                    continue
-                if claim("entry", eid, f["id"][1], eid):
-                    entries[eid] = Entry(eid, topic_id, questions, answer, cites, keywords,
-                                         related)
+            self._entries(check, *top["entries"], file_topic)
 
-    known = {"source": sources, "topic": topics, "entry": entries}
-    for ref in refs:
-        if ref.target not in known[ref.kind] and (ref.kind, ref.target) not in defined_at:
-            problems.append(Problem(ref.file, ref.line, ref.entry,
-                                    f"unknown {ref.kind} {ref.target!r}"))
-    if not sources and not any(p.severity == "error" for p in problems):
-        problems.append(Problem(str(directory), None, None, "no sources are defined"))
-    for file, line, tid, target in overview_refs:
-        if target in entries and entries[target].topic != tid:
-            problems.append(Problem(file, line, tid, f"overview {target!r} is an entry of "
-                                    f"topic {entries[target].topic!r}, not of {tid!r}"))
-    for tid, topic in list(topics.items()):
-        own = [e.id for e in entries.values() if e.topic == tid]
-        if not own:
-            file, line = defined_at[("topic", tid)]
-            problems.append(Problem(file, line, tid, "topic has no entries", "warning"))
-        elif topic.overview is None:
-            topics[tid] = replace(topic, overview=own[0])
+    def _claim(self, check: _Checker, kind: str, ident: str, line: int | None) -> bool:
+        where = self.defined_at.get((kind, ident))
+        if where is not None:
+            check.error(line, ident, f"duplicate {kind} id {ident!r} (already at "
+                                     f"{where[0]}:{where[1]})")
+            return False
+        self.defined_at[(kind, ident)] = (check.name, line)
+        return True
 
-    verified, reason = _verify_quotes(citation_sites, sources, sources_dir, problems)
-    errors = [p for p in problems if p.severity == "error"]
-    if errors:
-        raise KnowledgeError(problems)
-    by_command = {t.command: t for t in topics.values()}
-    return KnowledgeBase(
-        sources=MappingProxyType(sources),
-        topics=MappingProxyType(topics),
-        entries=MappingProxyType(entries),
-        synonyms=tuple(synonyms),
-        warnings=tuple(problems),
-        quotes_verified=verified,
-        quotes_total=len(citation_sites),
-        unverified_reason=reason,
-        _by_command=MappingProxyType(by_command),
-    )
+    def _refer(self, check: _Checker, line: int | None, owner: str, target: str,
+               kind: str) -> None:
+        self.refs.append(_Pending(check.name, line, owner, target, kind))
+
+    def _citations(self, check: _Checker, value: Any, line: int | None, owner: str,
+                   required: bool) -> tuple[Citation, ...]:
+        if value is None and not required:
+            return ()
+        if not isinstance(value, list) or not value:
+            check.error(line, owner, "citations must be a list of {source, quote} items, "
+                                     "with at least one")
+            return ()
+        result = []
+        for item in value:
+            f = check.fields(item, _CITATION_KEYS, "a citation", owner,
+                             getattr(item, "line", line))
+            if f is None or "source" not in f or "quote" not in f:
+                continue
+            src = check.identifier(*f["source"], owner, "citation source")
+            quote = check.text(*f["quote"], owner, "quote")
+            if src is None or quote is None:
+                continue
+            words = len(quote.split())
+            if words > MAX_QUOTE_WORDS:
+                check.error(f["quote"][1], owner, f"quote is {words} words; quote at most "
+                            f"{MAX_QUOTE_WORDS} (a sentence or two)")
+                continue
+            cite = Citation(src, quote)
+            self._refer(check, f["source"][1], owner, src, "source")
+            self.citation_sites.append((check.name, f["quote"][1], owner, cite))
+            result.append(cite)
+        return tuple(result)
+
+    def _sources(self, check: _Checker, value: Any, line: int | None) -> None:
+        if not isinstance(value, list):
+            check.error(line, None, "sources must be a list")
+            return
+        for item in value:
+            f = check.fields(item, _SOURCE_KEYS, "a source", None, getattr(item, "line", line))
+            if f is None or "id" not in f:
+                continue
+            sid = check.identifier(*f["id"], None, "source id")
+            if sid is None:
+                continue
+            if isinstance(f.get("published", ("",))[0], int):  # a bare year
+                f["published"] = (str(f["published"][0]), f["published"][1])
+            vals = {k: check.text(*f[k], sid, k) for k in _SOURCE_KEYS if k in f}
+            url = vals.get("url")
+            if url and not re.match(r"^https?://\S+$", url):
+                check.error(f["url"][1], sid, f"url {url!r} must start with http(s)://")
+                continue
+            if None in vals.values() or len(vals) < 5:
+                continue
+            if self._claim(check, "source", sid, f["id"][1]):
+                self.sources[sid] = Source(sid, vals["title"], vals["publisher"], url,
+                                           vals["published"], vals.get("file"))
+
+    def _synonyms(self, check: _Checker, value: Any, line: int | None) -> None:
+        if not isinstance(value, list):
+            check.error(line, None, "synonyms must be a list of groups like "
+                                    "[overseas, international, abroad]")
+            return
+        for group, group_line in zip(value, getattr(value, "item_lines", []), strict=False):
+            words = check.text_list(group, group_line, None, "synonym group", 60, True)
+            if len(words) == 1:
+                check.error(group_line, None, "a synonym group needs at least two words")
+            elif len(words) > 1:
+                self.synonyms.append(tuple(w.lower() for w in words))
+
+    def _command(self, check: _Checker, value: Any, line: int | None, tid: str) -> str | None:
+        cmd = check.text(value, line, tid, "command")
+        if cmd is None:
+            return None
+        cmd = cmd.lstrip("/")
+        if not COMMAND_RE.match(cmd):
+            check.error(line, tid, f"command {cmd!r} must be 1-32 of a-z, 0-9 and _ "
+                                   "(Telegram's rule)")
+        elif cmd in RESERVED_COMMANDS:
+            check.error(line, tid, f"command /{cmd} is one of the bot's own commands")
+        elif cmd in self.commands:
+            check.error(line, tid, f"command /{cmd} is already used by topic "
+                                   f"{self.commands[cmd]!r}")
+        else:
+            self.commands[cmd] = tid
+            return cmd
+        return None
+
+    def _topic(self, check: _Checker, value: Any, line: int | None) -> str | None:
+        """The file's topic id (its entries default to it), even if the topic is invalid."""
+        f = check.fields(value, _TOPIC_KEYS, "the topic", None, line)
+        if f is None or "id" not in f:
+            return None
+        tid = check.identifier(*f["id"], None, "topic id")
+        if tid is None:
+            return None
+        cmd = self._command(check, *f["command"], tid) if "command" in f else None
+        title = check.text(*f["title"], tid, "title", 100) if "title" in f else None
+        summary = (check.text(*f["summary"], tid, "summary", MAX_SUMMARY_CHARS)
+                   if "summary" in f else None)
+        aliases = check.text_list(*f.get("aliases", (None, line)), tid, "aliases", 60)
+        follow = check.text_list(*f.get("follow_up", (None, line)), tid, "follow_up")
+        for target in follow:
+            self._refer(check, f["follow_up"][1], tid, target, "entry")
+        overview = None
+        if "overview" in f:
+            overview = check.identifier(*f["overview"], tid, "overview")
+            if overview:
+                self._refer(check, f["overview"][1], tid, overview, "entry")
+                self.overview_refs.append((check.name, f["overview"][1], tid, overview))
+        cites = self._citations(check, *f.get("citations", (None, line)), tid, False)
+        if None not in (cmd, title, summary) and self._claim(check, "topic", tid, f["id"][1]):
+            self.topics[tid] = Topic(tid, cmd, title, summary, aliases, follow, cites, overview)
+        return tid
+
+    def _entries(self, check: _Checker, value: Any, line: int | None,
+                 file_topic: str | None) -> None:
+        if not isinstance(value, list):
+            check.error(line, None, "entries must be a list of entries ('- id: ...')")
+            return
+        for item in value:
+            self._entry(check, item, getattr(item, "line", line), file_topic)
+
+    def _entry(self, check: _Checker, item: Any, line: int | None,
+               file_topic: str | None) -> None:
+        raw_id = item.get("id") if isinstance(item, dict) else None
+        label = str(raw_id) if raw_id is not None else None
+        f = check.fields(item, _ENTRY_KEYS, "an entry", label, line)
+        if f is None or "id" not in f:
+            return
+        eid = check.identifier(*f["id"], label, "entry id")
+        if eid is None:
+            return
+        if "topic" in f:
+            topic_id = check.identifier(*f["topic"], eid, "topic")
+        elif file_topic is None:
+            check.error(line, eid, "entry has no topic: give the file a 'topic:' block or the "
+                                   "entry a 'topic:' key")
+            return
+        else:
+            topic_id = file_topic
+        if topic_id is None:
+            return
+        self._refer(check, f.get("topic", (None, line))[1], eid, topic_id, "topic")
+        questions = check.text_list(*f.get("questions", (None, line)), eid, "questions",
+                                    MAX_PHRASING_CHARS, required=True)
+        answer = (check.text(*f["answer"], eid, "answer", MAX_ANSWER_CHARS)
+                  if "answer" in f else None)
+        cites = self._citations(check, *f.get("citations", (None, line)), eid, True)
+        keywords = check.text_list(*f.get("keywords", (None, line)), eid, "keywords", 60)
+        related = check.text_list(*f.get("related", (None, line)), eid, "related")
+        for target in related:
+            if target == eid:
+                check.error(f["related"][1], eid, "an entry can not be related to itself")
+            else:
+                self._refer(check, f["related"][1], eid, target, "entry")
+        self._phrasings(check, eid, questions,
+                        getattr(f.get("questions", (None,))[0], "item_lines", []), line)
+        if questions and answer is not None and cites and \
+                self._claim(check, "entry", eid, f["id"][1]):
+            self.entries[eid] = Entry(eid, topic_id, questions, answer, cites, keywords,
+                                      related)
+
+    def _phrasings(self, check: _Checker, eid: str, questions: tuple[str, ...],
+                   lines: list[int], line: int | None) -> None:
+        """A phrasing in two entries makes matching guess: warn the curator."""
+        for i, q in enumerate(questions):
+            key = _phrasing_key(q)
+            owner = self.phrasing_owner.get(key)
+            q_line = lines[i] if i < len(lines) else line
+            if owner is not None and owner[0] != eid:
+                check.warn(q_line, eid, f"phrasing {q!r} duplicates one of entry "
+                                        f"{owner[0]!r} ({owner[1]})")
+            elif owner is not None:
+                check.warn(q_line, eid, f"phrasing {q!r} is listed twice")
+            else:
+                self.phrasing_owner[key] = (eid, f"{check.name}:{q_line}")
+
+    def finish(self, directory: str, sources_dir: Path | None) -> KnowledgeBase:
+        problems = self.problems
+        known = {"source": self.sources, "topic": self.topics, "entry": self.entries}
+        for ref in self.refs:
+            if ref.target not in known[ref.kind] and (ref.kind, ref.target) not in \
+                    self.defined_at:
+                problems.append(Problem(ref.file, ref.line, ref.entry,
+                                        f"unknown {ref.kind} {ref.target!r}"))
+        if not self.sources and not any(p.severity == "error" for p in problems):
+            problems.append(Problem(directory, None, None, "no sources are defined"))
+        for file, line, tid, target in self.overview_refs:
+            entry = self.entries.get(target)
+            if entry is not None and entry.topic != tid:
+                problems.append(Problem(file, line, tid, f"overview {target!r} is an entry of "
+                                        f"topic {entry.topic!r}, not of {tid!r}"))
+        topics = dict(self.topics)
+        for tid, topic in topics.items():
+            own = [e.id for e in self.entries.values() if e.topic == tid]
+            if not own:
+                file, line = self.defined_at[("topic", tid)]
+                problems.append(Problem(file, line, tid, "topic has no entries", "warning"))
+            elif topic.overview is None:
+                topics[tid] = replace(topic, overview=own[0])
+        verified, reason = _verify_quotes(self.citation_sites, self.sources, sources_dir,
+                                          problems)
+        if any(p.severity == "error" for p in problems):
+            raise KnowledgeError(problems)
+        return KnowledgeBase(
+            sources=MappingProxyType(self.sources),
+            topics=MappingProxyType(topics),
+            entries=MappingProxyType(self.entries),
+            synonyms=tuple(self.synonyms),
+            warnings=tuple(problems),
+            quotes_verified=verified,
+            quotes_total=len(self.citation_sites),
+            unverified_reason=reason,
+            _by_command=MappingProxyType({t.command: t for t in topics.values()}),
+        )
 
 
 def _phrasing_key(text: str) -> str:
