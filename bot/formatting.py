@@ -53,10 +53,10 @@ def result_text(kb: KnowledgeBase, result: MatchResult) -> str:
     lines: list[str] = []
     if result.answered and result.entry is not None:
         lines.append(result.entry.answer)
-        for citation in result.entry.citations:
-            source = kb.sources[citation.source]
-            lines += ["", f"  “{citation.quote}”", f"  — {source.title}, {source.publisher}",
-                      f"    {source.url}"]
+        for source_id, quotes in _by_source(result.entry.citations).items():
+            source = kb.sources[source_id]
+            lines += [""] + [f"  “{q}”" for q in quotes]
+            lines += [f"  — {source.title}, {source.publisher}", f"    {source.url}"]
         if result.suggestions:
             lines += ["", "Related:"] + [f"  - {s.question}" for s in result.suggestions]
     else:
@@ -97,12 +97,20 @@ def entry_button(kb: KnowledgeBase, entry_id: str) -> Button:
     return _label(question[:1].upper() + question[1:]), f"a:{entry_id}"
 
 
+def _by_source(citations: tuple[Citation, ...]) -> dict[str, list[str]]:
+    """Quotes grouped by their source, in order: one source line under its quotes."""
+    grouped: dict[str, list[str]] = {}
+    for citation in citations:
+        grouped.setdefault(citation.source, []).append(citation.quote)
+    return grouped
+
+
 def citations_html(kb: KnowledgeBase, citations: tuple[Citation, ...]) -> str:
     blocks = []
-    for citation in citations:
-        source = kb.sources[citation.source]
-        blocks.append(f"<blockquote>{esc(citation.quote)}</blockquote>\n"
-                      f"— <a href=\"{esc_attr(source.url)}\">{esc(source.title)}</a>, "
+    for source_id, quotes in _by_source(citations).items():
+        source = kb.sources[source_id]
+        quoted = "\n".join(f"<blockquote>{esc(q)}</blockquote>" for q in quotes)
+        blocks.append(f"{quoted}\n— <a href=\"{esc_attr(source.url)}\">{esc(source.title)}</a>, "
                       f"{esc(source.publisher)}")
     return "\n\n".join(blocks)
 
