@@ -141,3 +141,11 @@ def test_chat_loop_answers_until_eof(run_cli):
     out = run_cli("chat", stdin="lazada ceo\nweather in madrid\n")
     assert out.returncode == 0
     assert "James Dong" in out.stdout and "not sure" in out.stdout
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text("utf-8")
+    blocks = [b.split("```", 1)[0].strip() for b in readme.split("```sh\n")[1:]]
+    install_and_ask, install_and_test = blocks[0], blocks[1]
+    assert "bot ask" in install_and_ask and "pytest" in install_and_test
+    assert install_and_test in (ROOT / ".ci" / "run").read_text("utf-8")
