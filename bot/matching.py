@@ -3,20 +3,19 @@
 Pure and synchronous (no telegram import), deterministic: the same question against the same
 knowledge base always gives the same result.
 
-How a question is scored against an entry:
-1. Both sides go through `TextNormalizer`: accents, case, typographic quotes, number formats
-   (47.500 / 47,500 / 47500), synonyms and topic aliases are folded to one canonical form.
-2. Query words the knowledge base does not know are corrected to the closest known word
-   (rapidfuzz `fuzz.ratio`), so "lazda" and "aliexpres" still match.
-3. Three signals, combined with weights chosen on the dev set (`python -m bot eval`):
-   - fuzzy: the best rapidfuzz `token_set_ratio` between the question's content words and one
-     of the entry's phrasings (content words only: stop words would make any question look
-     like any phrasing);
-   - coverage: how much of the question (IDF-weighted) the entry's vocabulary explains; a word
-     the entry has never seen ("weather", "ceo of cainiao") pulls the score down;
-   - question type: a "when" question is penalised against an entry none of whose phrasings
-     asks "when".
-4. Abstain unless the best score clears a threshold and beats the runner-up entry by a margin.
+How a question is scored:
+1. Both sides go through `tokenize` and `TextNormalizer`: accents, case, typographic quotes,
+   number formats (47.500 / 47,500 / 47500), a light stemmer, synonyms and topic aliases are
+   folded to one canonical form.
+2. Query words the knowledge base does not know are corrected to the closest known word with
+   the same first letter (rapidfuzz `fuzz.ratio`), so "lazda" and "aliexpres" still match.
+3. An inverted index picks candidate entries sharing the question's rarer words; each gets the
+   signals in FEATURES (rapidfuzz `token_set_ratio` / `token_sort_ratio` on content words,
+   IDF coverage, precision, question-type and number mismatches, ...), and a weighted sum
+   ranks them.
+4. A logistic model over the best entry's signals and its margin over the runner-up gives the
+   probability that it is right; below the threshold the matcher abstains with suggestions.
+   Weights and threshold come from scripts/tune_matcher.py, measured on the question sets.
 """
 
 from __future__ import annotations
@@ -247,7 +246,7 @@ class MatchResult:
     score: float
     answered: bool
     suggestions: tuple[Suggestion, ...] = ()
-    kind: str = "answer"  # answer | abstain | greeting | empty
+    kind: str = "answer"  # answer | abstain | greeting | thanks | help | empty
     best_id: str | None = None
     margin: float = 0.0
 
