@@ -255,7 +255,6 @@ class MatchResult:
 class _Doc:
     entry: Entry
     phrasings: tuple[str, ...]
-    phrasing_words: tuple[frozenset[str], ...]
     phrasing_postings: Mapping[str, tuple[int, ...]]  # word -> its phrasings' positions
     qvocab: frozenset[str]  # words of the phrasings, keywords and topic
     vocab: frozenset[str]  # ... and of the answer and its quotes
@@ -282,6 +281,7 @@ class Matcher:
             groups.append((topic.id, *topic.aliases))
         self.normalizer = TextNormalizer(groups)
         docs = []
+        phrasing_words: list[tuple[frozenset[str], ...]] = []  # for the precision weights
         for entry in kb.entries.values():
             phrasings, vocab, types = [], set(), set()
             for q in entry.questions:
@@ -298,12 +298,13 @@ class Matcher:
                 vocab.update(self._content(self.normalizer.canonical(tokenize(text))))
             words = tuple(frozenset(p.split()) for p in phrasings)
             phrasing_postings: dict[str, list[int]] = {}
-            for j, phrasing_words in enumerate(words):
-                for token in phrasing_words:
+            for j, one_phrasing in enumerate(words):
+                for token in one_phrasing:
                     phrasing_postings.setdefault(token, []).append(j)
-            docs.append(_Doc(entry, tuple(phrasings), words,
+            docs.append(_Doc(entry, tuple(phrasings),
                              {t: tuple(js) for t, js in phrasing_postings.items()}, qvocab,
                              frozenset(vocab), frozenset(types)))
+            phrasing_words.append(words)
         self._docs = tuple(docs)
         df = Counter(t for d in docs for t in d.vocab)
         n = len(docs)
@@ -317,8 +318,8 @@ class Matcher:
                 postings.setdefault(token, []).append(i)
         self._postings = {t: tuple(ids) for t, ids in postings.items()}
         self._phrasing_weight = tuple(
-            tuple(sum(self._idf[t] for t in words) or 1.0 for words in doc.phrasing_words)
-            for doc in docs)
+            tuple(sum(self._idf[t] for t in words) or 1.0 for words in doc_words)
+            for doc_words in phrasing_words)
         self._unknown_idf = math.log((n + 1) / 0.5)
         self._vocab_set = frozenset(self._idf)
         synonym_words = {t for phrase in self.normalizer.members for t in phrase}
@@ -508,16 +509,16 @@ class Matcher:
 
     def best_entries(self, question: str, limit: int = 5) -> list[Entry]:
         """The entries most likely to answer, best first (inline mode lists them)."""
-        result = self.match(question)
-        picks = [result.entry] if result.answered and result.entry else []
         prepared = self.prepare(question)
+        overview = self._overview(prepared, None)
+        picks = [overview] if overview is not None else []
         if prepared.content:
             for score, doc, _ in self.rank(prepared):
                 if len(picks) >= limit or score < self.config.suggestion_floor:
                     break
                 if doc.entry not in picks:
                     picks.append(doc.entry)
-        return picks[:limit]
+        return picks
 
     def _overview(self, prepared: _Prepared, topic: str | None) -> Entry | None:
         """A question that names only a topic ("what is lazada", "miravia?") gets its overview:
