@@ -219,15 +219,15 @@ class MatchConfig:
     probability that the best entry is right, and below `confidence_threshold` we abstain.
     """
 
-    rank_weights: tuple[float, ...] = (0.2, 0.3, 0.0, 0.2, 0.0, 0.1, 0.0, -0.2, 0.0, -0.05,
+    rank_weights: tuple[float, ...] = (0.6, 0.3, 0.6, 0.0, 0.1, 0.1, -0.2, -0.1, 0.0, -0.05,
                                        0.0)
     confidence_weights: tuple[float, ...] = (
-        0.01708, 0.041, 0.00391, 0.01629, 0.00234, 0.01987, -0.0198, -0.02345, -0.00636,
-        -0.00416, 0.04872, 0.03031, -8.8831)
-    confidence_threshold: float = 0.8
-    candidate_limit: int | None = 16  # entries scored per question; None scans them all
+        0.01164, 0.04071, 0.01379, 0.01473, 0.00756, 0.01872, -0.02038, -0.02207, -0.00526,
+        -0.00759, 0.03752, 0.0, -8.4908)
+    confidence_threshold: float = 0.775
+    candidate_limit: int | None = 12  # entries scored per question; None scans them all
     common_postings: int = 2000  # words in more entries than this don't generate candidates
-    fuzzy_limit: int | None = 6  # candidates that also get the (costlier) rapidfuzz signals
+    fuzzy_limit: int | None = 5  # candidates that also get the (costlier) rapidfuzz signals
     suggestion_floor: float = 35.0
     typo_cutoff: float = 80.0
 
