@@ -18,8 +18,7 @@ from telegram.ext import Application, CommandHandler, ContextTypes
 from bot.app import ReloadOutcome, reload_knowledge, services
 from bot.formatting import esc
 from bot.handlers import send
-from bot.reports import group_unanswered, stats_text, unanswered_text
-from bot.store import stats_snapshot
+from bot.reports import group_unanswered, stats_snapshot, stats_text, unanswered_text
 
 log = logging.getLogger(__name__)
 

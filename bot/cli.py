@@ -161,8 +161,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     import time
 
-    from bot.reports import group_unanswered, render
-    from bot.store import DB_NAME, QueryLog, stats_snapshot
+    from bot.reports import group_unanswered, render, stats_snapshot
+    from bot.store import DB_NAME, QueryLog
 
     if not (settings.data_dir / DB_NAME).is_file():
         raise CliError(f"no query log in {settings.data_dir} (DATA_DIR): the bot has not "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from bot.knowledge import Citation, KnowledgeBase, Source, Topic
+from bot.knowledge import Citation, Entry, KnowledgeBase, Source, Topic
 from bot.matching import MatchResult
 
 NOT_SURE = "I'm not sure the article answers that."
@@ -91,10 +91,15 @@ def _label(text: str) -> str:
     return text if len(text) <= BUTTON_LABEL_LIMIT else text[: BUTTON_LABEL_LIMIT - 1] + "…"
 
 
+def entry_title(entry: Entry) -> str:
+    """An entry as a question to click on: its first phrasing, capitalised."""
+    question = entry.questions[0]
+    return question[:1].upper() + question[1:]
+
+
 def entry_button(kb: KnowledgeBase, entry_id: str) -> Button:
     """A button that answers one entry; ids are at most 40 characters, so data fits 64 bytes."""
-    question = kb.entries[entry_id].questions[0]
-    return _label(question[:1].upper() + question[1:]), f"a:{entry_id}"
+    return _label(entry_title(kb.entries[entry_id])), f"a:{entry_id}"
 
 
 def _by_source(citations: tuple[Citation, ...]) -> dict[str, list[str]]:
@@ -115,11 +120,16 @@ def citations_html(kb: KnowledgeBase, citations: tuple[Citation, ...]) -> str:
     return "\n\n".join(blocks)
 
 
+def entry_html(kb: KnowledgeBase, entry: Entry) -> str:
+    """One entry's answer followed by its quotes."""
+    return f"{esc(entry.answer)}\n\n{citations_html(kb, entry.citations)}"
+
+
 def answer_html(kb: KnowledgeBase, result: MatchResult) -> tuple[str, list[Button]]:
     """The reply to a question: a cited answer with follow-ups, or an honest 'not sure'."""
     if result.answered and result.entry is not None:
-        text = f"{esc(result.entry.answer)}\n\n{citations_html(kb, result.entry.citations)}"
-        return text, [entry_button(kb, s.entry_id) for s in result.suggestions]
+        return entry_html(kb, result.entry), [entry_button(kb, s.entry_id)
+                                              for s in result.suggestions]
     if result.kind in {"greeting", "thanks", "help", "empty"}:
         text = esc(_reply_for(result))
     else:

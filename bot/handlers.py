@@ -40,6 +40,9 @@ from bot.app import Services, services
 from bot.formatting import (
     Button,
     answer_html,
+    entry_button,
+    entry_html,
+    entry_title,
     esc,
     help_html,
     sources_html,
@@ -48,7 +51,6 @@ from bot.formatting import (
     topics_buttons,
 )
 from bot.knowledge import RESERVED_COMMANDS
-from bot.matching import MatchResult
 from bot.throttle import Verdict
 
 log = logging.getLogger(__name__)
@@ -166,7 +168,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text, buttons = topic_card_html(kb, topic)
         await send(update.effective_message, text, buttons)
         return
-    await send(update.effective_message, help_html(kb, svc.bot_username), topics_buttons(kb))
+    await help_command(update, context)
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -267,9 +269,8 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     if kind == "a" and key in kb.entries:
         entry = kb.entries[key]
-        result = MatchResult(entry.questions[0], entry, 100.0, True,
-                             svc.matcher.related(entry), best_id=entry.id)
-        text, buttons = answer_html(kb, result)
+        text = entry_html(kb, entry)
+        buttons = [entry_button(kb, s.entry_id) for s in svc.matcher.related(entry)]
     elif kind == "t" and key in kb.topics:
         text, buttons = topic_card_html(kb, kb.topics[key])
     else:
@@ -306,12 +307,10 @@ async def inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
                 input_message_content=InputTextMessageContent(split_message(card)[0])))
     else:
         for entry in matcher.best_entries(text, INLINE_RESULTS):
-            result = MatchResult(text, entry, 100.0, True, best_id=entry.id)
-            body, _ = answer_html(kb, result)
             results.append(InlineQueryResultArticle(
-                id=f"a:{entry.id}", title=entry.questions[0][:1].upper() + entry.questions[0][1:],
-                description=entry.answer[:100],
-                input_message_content=InputTextMessageContent(split_message(body)[0])))
+                id=f"a:{entry.id}", title=entry_title(entry), description=entry.answer[:100],
+                input_message_content=InputTextMessageContent(
+                    split_message(entry_html(kb, entry))[0])))
     await query.answer(results, cache_time=30, is_personal=False)
 
 

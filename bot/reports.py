@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -26,6 +27,29 @@ class UnansweredGroup:
     count: int
     examples: tuple[str, ...]  # up to 3 other wordings
     last_seen: float
+
+
+def stats_snapshot(rows: list[QueryRow], votes: list[tuple[str | None, int]], now: float
+                   ) -> dict[str, Any]:
+    """Counts for /stats and `report`; pure, so it is tested without a database."""
+    day, week = now - 86400, now - 7 * 86400
+    answered = [r for r in rows if r.answered]
+    per_entry: dict[str, list[int]] = {}
+    for entry_id, vote in votes:
+        if entry_id:
+            per_entry.setdefault(entry_id, []).append(vote)
+    feedback = sorted(((e, sum(v > 0 for v in vs), sum(v < 0 for v in vs))
+                       for e, vs in per_entry.items()), key=lambda t: (t[1] - t[2], t[0]))
+    return {
+        "today": sum(r.ts >= day for r in rows),
+        "week": sum(r.ts >= week for r in rows),
+        "total": len(rows),
+        "users": len({r.user_hash for r in rows}),
+        "answer_rate": len(answered) / len(rows) if rows else 0.0,
+        "top_entries": Counter(r.entry_id for r in answered).most_common(5),
+        "top_topics": Counter(r.topic for r in answered).most_common(5),
+        "feedback": feedback,  # (entry, up, down), worst first
+    }
 
 
 def group_unanswered(rows: list[QueryRow], limit: int = 20) -> list[UnansweredGroup]:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -229,28 +229,3 @@ def migrate(conn: sqlite3.Connection) -> int:
             raise
         log.info("query log schema migrated to version %d", target)
     return SCHEMA_VERSION
-
-
-def stats_snapshot(rows: list[QueryRow], votes: list[tuple[str | None, int]], now: float
-                   ) -> dict[str, Any]:
-    """Counts for /stats and `report`; pure, so it is tested without a database."""
-    from collections import Counter
-
-    day, week = now - 86400, now - 7 * 86400
-    answered = [r for r in rows if r.answered]
-    per_entry: dict[str, list[int]] = {}
-    for entry_id, vote in votes:
-        if entry_id:
-            per_entry.setdefault(entry_id, []).append(vote)
-    feedback = sorted(((e, sum(v > 0 for v in vs), sum(v < 0 for v in vs))
-                       for e, vs in per_entry.items()), key=lambda t: (t[1] - t[2], t[0]))
-    return {
-        "today": sum(r.ts >= day for r in rows),
-        "week": sum(r.ts >= week for r in rows),
-        "total": len(rows),
-        "users": len({r.user_hash for r in rows}),
-        "answer_rate": len(answered) / len(rows) if rows else 0.0,
-        "top_entries": Counter(r.entry_id for r in answered).most_common(5),
-        "top_topics": Counter(r.topic for r in answered).most_common(5),
-        "feedback": feedback,  # (entry, up, down), worst first
-    }

@@ -6,7 +6,9 @@ import csv
 import io
 import json
 
-from bot.reports import group_unanswered, render
+import pytest
+
+from bot.reports import group_unanswered, render, stats_snapshot
 from bot.store import QueryLog, QueryRow
 
 
@@ -79,3 +81,15 @@ def test_report_without_a_database_is_a_clean_error(run_cli, tmp_path):
     out = run_cli("report", env={"DATA_DIR": str(tmp_path / "empty")})
     assert out.returncode == 1 and "no query log" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_stats_snapshot_counts():
+    now = 1_000_000.0
+    rows = [QueryRow(1, now - 10, "private", "a", "e1", "t1", 90, True, 1, "u1"),
+            QueryRow(2, now - 2 * 86400, "group", "b", None, None, 10, False, 1, "u2"),
+            QueryRow(3, now - 30 * 86400, "private", "c", "e1", "t1", 90, True, 1, "u1")]
+    snap = stats_snapshot(rows, [("e1", 1), ("e2", -1), ("e2", -1)], now)
+    assert (snap["today"], snap["week"], snap["total"], snap["users"]) == (1, 2, 3, 2)
+    assert snap["answer_rate"] == pytest.approx(2 / 3)
+    assert snap["top_entries"] == [("e1", 2)] and snap["top_topics"] == [("t1", 2)]
+    assert snap["feedback"][0] == ("e2", 0, 2)  # worst first

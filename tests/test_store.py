@@ -6,16 +6,12 @@ import sqlite3
 import stat
 from pathlib import Path
 
-import pytest
-
 from bot.store import (
     DB_NAME,
     MIGRATIONS,
     SALT_NAME,
     SCHEMA_VERSION,
     QueryLog,
-    QueryRow,
-    stats_snapshot,
 )
 
 USER_ID = 987654321
@@ -158,15 +154,3 @@ def test_locked_database_does_not_raise(tmp_path: Path):
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
-
-
-def test_stats_snapshot_counts():
-    now = 1_000_000.0
-    rows = [QueryRow(1, now - 10, "private", "a", "e1", "t1", 90, True, 1, "u1"),
-            QueryRow(2, now - 2 * 86400, "group", "b", None, None, 10, False, 1, "u2"),
-            QueryRow(3, now - 30 * 86400, "private", "c", "e1", "t1", 90, True, 1, "u1")]
-    snap = stats_snapshot(rows, [("e1", 1), ("e2", -1), ("e2", -1)], now)
-    assert (snap["today"], snap["week"], snap["total"], snap["users"]) == (1, 2, 3, 2)
-    assert snap["answer_rate"] == pytest.approx(2 / 3)
-    assert snap["top_entries"] == [("e1", 2)] and snap["top_topics"] == [("t1", 2)]
-    assert snap["feedback"][0] == ("e2", 0, 2)  # worst first
