@@ -49,6 +49,9 @@ when where why will with won would wouldn y yeah yes you your yours actually bas
 specifically hey hi hello lol sooo soo nah bro guys pls literally right wait wondering question
 quick curious anyone somebody someone explain info details deets give
 according article says said mentioned mention
+bruh ngl tho tryna yo wat dumb sorry kinda sorta wanna gotta idk imo tbh rn fr lmao omg wdym dude
+folks honestly stuff something anything everything go goes going went gone happen happens
+happened happening make makes made making lately currently nowadays r abt frm bc cuz coz im
 que es el la los las de del y en un una por para con se lo al hay tiene tener tienen esta
 estan era fue son su sus mi como muy mas pero si ya le les da dan hace
 """.split())
@@ -207,7 +210,7 @@ def question_type(folded: str) -> str | None:
 
 FEATURES = ("token_set", "token_sort", "coverage", "answer_coverage", "precision",
             "known_coverage", "type_mismatch", "number_mismatch", "unknown", "missing_known",
-            "length")
+            "length", "phrasing_coverage")
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,12 +222,12 @@ class MatchConfig:
     probability that the best entry is right, and below `confidence_threshold` we abstain.
     """
 
-    rank_weights: tuple[float, ...] = (0.6, 0.3, 0.6, 0.0, 0.1, 0.1, -0.2, -0.1, 0.0, -0.05,
+    rank_weights: tuple[float, ...] = (0.0, 0.2, 0.2, 0.1, 0.2, 0.0, -0.1, 0.0, 0.0, 0.0, 0.0,
                                        0.0)
     confidence_weights: tuple[float, ...] = (
-        0.01164, 0.04071, 0.01379, 0.01473, 0.00756, 0.01872, -0.02038, -0.02207, -0.00526,
-        -0.00759, 0.03752, 0.0, -8.4908)
-    confidence_threshold: float = 0.775
+        0.002, 0.04198, 0.00778, 0.01411, 0.01456, 0.02502, -0.01887, -0.01546, -0.0071, 0.00217,
+        0.03087, 0.00327, 0.0, -8.9644)
+    confidence_threshold: float = 0.725
     candidate_limit: int | None = 12  # entries scored per question; None scans them all
     common_postings: int = 2000  # words in more entries than this don't generate candidates
     fuzzy_limit: int | None = 5  # candidates that also get the (costlier) rapidfuzz signals
@@ -473,7 +476,9 @@ class Matcher:
                     hits[j] += self._idf[token]
             weights = self._phrasing_weight[i]
             prec = max(h / w for h, w in zip(hits, weights, strict=True))
-            lexical.append((cova + prec * total, i, cov, cova, prec, missing))
+            # the share of the question that one single phrasing explains
+            single = max(hits) / total
+            lexical.append((cova + prec * total, i, cov, cova, prec, missing, single))
         if self.config.fuzzy_limit is not None and self.config.candidate_limit is not None:
             lexical = heapq.nlargest(self.config.fuzzy_limit, lexical,
                                      key=lambda item: (item[0], -item[1]))
@@ -493,14 +498,14 @@ class Matcher:
         numbers = {t for t in content if t[0].isdigit()}
         length = 100.0 * min(len(query_words), 10) / 10
         out = []
-        for k, (_, _, cov, cova, prec, missing) in enumerate(lexical):
+        for k, (_, _, cov, cova, prec, missing, single) in enumerate(lexical):
             doc = docs[k]
             mismatch = 100.0 if prepared.qtype and prepared.qtype not in doc.types else 0.0
             number_mismatch = 100.0 if numbers - doc.vocab else 0.0
             known = 100 * cova / known_total if known_total else 0.0
             out.append((doc, (best_set[k], best_sort[k], 100 * cov / total, 100 * cova / total,
                               100 * prec, known, mismatch, number_mismatch, unknown,
-                              100 * missing / self._unknown_idf, length)))
+                              100 * missing / self._unknown_idf, length, 100 * single)))
         return out
 
     def related(self, entry: Entry) -> tuple[Suggestion, ...]:

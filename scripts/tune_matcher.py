@@ -107,6 +107,7 @@ def main() -> None:
         "precision": [0, 0.1, 0.2, 0.3], "known_coverage": [0, 0.1, 0.2],
         "type_mismatch": [0, -0.05, -0.1, -0.2], "number_mismatch": [0, -0.05, -0.1, -0.2],
         "unknown": [0], "missing_known": [0, -0.05, -0.1], "length": [0],
+        "phrasing_coverage": [0, 0.1, 0.2, 0.4],
     }
     in_scope = ~dev.oos & dev.valid
     for trial in range(args.trials):
@@ -150,7 +151,7 @@ def main() -> None:
     conf_weights = (*(round(float(v), 5) for v in w), round(float(b), 4))
     p = 1 / (1 + np.exp(-(x @ w + b)))
     _, threshold, acc, abstain, wrong = best_threshold(p, right, dev)
-    config = replace(MatchConfig(), rank_weights=rank_weights, confidence_weights=conf_weights,
+    config = replace(matcher.config, rank_weights=rank_weights, confidence_weights=conf_weights,
                      confidence_threshold=round(threshold, 3))
     print(f"{dev.path} (fitted): accuracy {acc:.3f} abstain {abstain:.3f} wrong {wrong:.3f}")
     for rep in reports:

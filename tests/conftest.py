@@ -20,6 +20,8 @@ KNOWLEDGE_DIR = ROOT / "knowledge"
 SOURCES_DIR = Path(os.environ.get("SOURCES_DIR") or ROOT.parent / "shared" / "sources").resolve()
 DEV_SET = KNOWLEDGE_DIR / "eval" / "dev.yaml"
 HOLDOUT_SET = KNOWLEDGE_DIR / "eval" / "holdout.yaml"
+CHAT_SET = KNOWLEDGE_DIR / "eval" / "chat.yaml"
+NEARMISS_SET = KNOWLEDGE_DIR / "eval" / "nearmiss.yaml"
 PUBLIC_SET = ROOT.parent / "shared" / "eval" / "public.yaml"
 
 

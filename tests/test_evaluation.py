@@ -9,7 +9,7 @@ import pytest
 from bot.evaluation import Case, EvalFileError, judge, load_cases, run, summarize
 from bot.knowledge import Citation, Entry
 from bot.matching import MatchResult
-from tests.conftest import DEV_SET, HOLDOUT_SET, PUBLIC_SET
+from tests.conftest import CHAT_SET, DEV_SET, HOLDOUT_SET, NEARMISS_SET, PUBLIC_SET
 
 ENTRY = Entry("e-one", "t", ("q",), "Lazada's CEO is James Dong.",
               (Citation("s", "James Dong, a former assistant of Alibaba CEO Daniel Zhang"),))
@@ -39,7 +39,7 @@ def test_judge(case, result, correct):
 
 
 def test_load_cases_reads_both_sets():
-    for path in (DEV_SET, PUBLIC_SET):
+    for path in (DEV_SET, HOLDOUT_SET, CHAT_SET, NEARMISS_SET, PUBLIC_SET):
         cases = load_cases(path)
         assert cases and all(c.question for c in cases)
 
@@ -74,8 +74,10 @@ class _FixedMatcher:
 # Accuracy cannot silently regress: each question set must keep meeting its floor (a little
 # below the measured figures, which the README and issue notes give).
 FLOORS = {
-    DEV_SET: {"accuracy": 0.83, "abstain": 0.90, "wrong": 0.03},
-    HOLDOUT_SET: {"accuracy": 0.70, "abstain": 0.88, "wrong": 0.04},
+    DEV_SET: {"accuracy": 0.85, "abstain": 0.92, "wrong": 0.025},
+    HOLDOUT_SET: {"accuracy": 0.73, "abstain": 0.88, "wrong": 0.04},
+    CHAT_SET: {"accuracy": 0.75, "abstain": 0.83, "wrong": 0.05},
+    NEARMISS_SET: {"accuracy": 0.57, "abstain": 0.78, "wrong": 0.11},
 }
 
 
