@@ -91,7 +91,9 @@ def judge(case: Case, result: MatchResult) -> bool:
         return False
     if case.expect:
         return result.entry.id == case.expect
-    haystack = _fold(" ".join([result.entry.answer, *(c.quote for c in result.entry.citations)]))
+    shown = (result.entry, *result.also)  # a two-part question is judged on both answers
+    haystack = _fold(" ".join(text for e in shown
+                              for text in (e.answer, *(c.quote for c in e.citations))))
     if case.expect_any and not any(_fold(s) in haystack for s in case.expect_any):
         return False
     return all(_fold(s) in haystack for s in case.expect_all)

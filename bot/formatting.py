@@ -28,19 +28,35 @@ def citation_dict(kb: KnowledgeBase, citation: Citation) -> dict[str, str]:
 
 
 def result_json(kb: KnowledgeBase, result: MatchResult) -> dict[str, Any]:
-    """The one JSON shape of `ask --json`; `answered` only for a cited fact."""
+    """The one JSON shape of `ask --json`; `answered` only for a cited fact.
+
+    A known gap (`kind` "gap") is not answered, but says what the article gives instead, with
+    its quotes; `gap_id` names the gap entry so curators can find it.
+    """
     entry = result.entry if result.answered else None
+    shown = _shown(result)
     return {
         "question": result.question,
         "answered": entry is not None,
+        "kind": result.kind,
         "entry_id": entry.id if entry else None,
+        "gap_id": shown.id if shown is not None and shown.gap else None,
         "topic": entry.topic if entry else None,
         "score": result.score,
-        "answer": entry.answer if entry else _reply_for(result),
-        "citations": [citation_dict(kb, c) for c in entry.citations] if entry else [],
+        "answer": shown.answer if shown else _reply_for(result),
+        "citations": [citation_dict(kb, c) for c in shown.citations] if shown else [],
+        "also": [{"entry_id": e.id, "answer": e.answer,
+                  "citations": [citation_dict(kb, c) for c in e.citations]} for e in result.also],
         "suggestions": [{"entry_id": s.entry_id, "question": s.question}
                         for s in result.suggestions],
     }
+
+
+def _shown(result: MatchResult) -> Entry | None:
+    """The entry whose text the reply shows: an answer, or a known gap."""
+    if result.entry is not None and (result.answered or result.kind == "gap"):
+        return result.entry
+    return None
 
 
 def _reply_for(result: MatchResult) -> str:
@@ -51,12 +67,14 @@ def _reply_for(result: MatchResult) -> str:
 def result_text(kb: KnowledgeBase, result: MatchResult) -> str:
     """Terminal rendering: answer, then each citation with its source, then suggestions."""
     lines: list[str] = []
-    if result.answered and result.entry is not None:
-        lines.append(result.entry.answer)
-        for source_id, quotes in _by_source(result.entry.citations).items():
-            source = kb.sources[source_id]
-            lines += [""] + [f"  “{q}”" for q in quotes]
-            lines += [f"  — {source.title}, {source.publisher}", f"    {source.url}"]
+    shown = _shown(result)
+    if shown is not None:
+        for k, entry in enumerate((shown, *result.also)):
+            lines += [""] * (k > 0) + [entry.answer]
+            for source_id, quotes in _by_source(entry.citations).items():
+                source = kb.sources[source_id]
+                lines += [""] + [f"  “{q}”" for q in quotes]
+                lines += [f"  — {source.title}, {source.publisher}", f"    {source.url}"]
         if result.suggestions:
             lines += ["", "Related:"] + [f"  - {s.question}" for s in result.suggestions]
     else:
@@ -127,9 +145,10 @@ def entry_html(kb: KnowledgeBase, entry: Entry) -> str:
 
 def answer_html(kb: KnowledgeBase, result: MatchResult) -> tuple[str, list[Button]]:
     """The reply to a question: a cited answer with follow-ups, or an honest 'not sure'."""
-    if result.answered and result.entry is not None:
-        return entry_html(kb, result.entry), [entry_button(kb, s.entry_id)
-                                              for s in result.suggestions]
+    shown = _shown(result)
+    if shown is not None:
+        text = "\n\n".join(entry_html(kb, e) for e in (shown, *result.also))
+        return text, [entry_button(kb, s.entry_id) for s in result.suggestions]
     if result.kind in {"greeting", "thanks", "help", "empty"}:
         text = esc(_reply_for(result))
     else:
@@ -156,7 +175,7 @@ def topic_card_html(kb: KnowledgeBase, topic: Topic) -> tuple[str, list[Button]]
 def _example(kb: KnowledgeBase, topic: Topic) -> str:
     ids = topic.follow_up or tuple(e.id for e in kb.entries_in(topic.id))
     for entry_id in ids:
-        if entry_id in kb.entries:
+        if entry_id in kb.entries and not kb.entries[entry_id].gap:
             return kb.entries[entry_id].questions[0]
     return "what is it"
 

@@ -142,7 +142,7 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, qu
     latency_ms = (time.perf_counter() - started) * 1000
     text, buttons = answer_html(matcher.kb, result)
     query_id = None
-    if svc.store is not None and result.kind in {"answer", "abstain"}:
+    if svc.store is not None and result.kind in {"answer", "gap", "abstain"}:
         user = update.effective_user
         query_id = await asyncio.to_thread(
             svc.store.record, chat_type=message.chat.type, question=question,

@@ -94,6 +94,9 @@ class Entry:
     citations: tuple[Citation, ...]
     keywords: tuple[str, ...] = ()
     related: tuple[str, ...] = ()
+    # A known gap: the article does NOT give what these questions ask, and the answer says so
+    # (and what the article does say nearby). Matching one is an honest "not in the article".
+    gap: bool = False
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -241,7 +244,7 @@ _SOURCE_KEYS = {"id": True, "title": True, "publisher": True, "url": True, "publ
 _TOPIC_KEYS = {"id": True, "command": True, "title": True, "summary": True, "aliases": False,
                "overview": False, "follow_up": False, "citations": False}
 _ENTRY_KEYS = {"id": True, "questions": True, "answer": True, "citations": True,
-               "keywords": False, "related": False, "topic": False}
+               "keywords": False, "related": False, "topic": False, "gap": False}
 _CITATION_KEYS = {"source": True, "quote": True}
 
 
@@ -565,6 +568,12 @@ class _Builder:
         cites = self._citations(check, *f.get("citations", (None, line)), eid, True)
         keywords = check.text_list(*f.get("keywords", (None, line)), eid, "keywords", 60)
         related = check.text_list(*f.get("related", (None, line)), eid, "related")
+        gap = False
+        if "gap" in f:
+            if isinstance(f["gap"][0], bool):
+                gap = f["gap"][0]
+            else:
+                check.error(f["gap"][1], eid, "gap must be true or false")
         for target in related:
             if target == eid:
                 check.error(f["related"][1], eid, "an entry can not be related to itself")
@@ -575,7 +584,7 @@ class _Builder:
         if questions and answer is not None and cites and \
                 self._claim(check, "entry", eid, f["id"][1]):
             self.entries[eid] = Entry(eid, topic_id, questions, answer, cites, keywords,
-                                      related)
+                                      related, gap)
 
     def _phrasings(self, check: _Checker, eid: str, questions: tuple[str, ...],
                    lines: list[int], line: int | None) -> None:
@@ -607,9 +616,12 @@ class _Builder:
             if entry is not None and entry.topic != tid:
                 problems.append(Problem(file, line, tid, f"overview {target!r} is an entry of "
                                         f"topic {entry.topic!r}, not of {tid!r}"))
+            if entry is not None and entry.gap:
+                problems.append(Problem(file, line, tid, f"overview {target!r} is a gap entry: "
+                                        "a topic's overview must answer"))
         topics = dict(self.topics)
         for tid, topic in topics.items():
-            own = [e.id for e in self.entries.values() if e.topic == tid]
+            own = [e.id for e in self.entries.values() if e.topic == tid and not e.gap]
             if not own:
                 file, line = self.defined_at[("topic", tid)]
                 problems.append(Problem(file, line, tid, "topic has no entries", "warning"))

@@ -27,20 +27,21 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rapidfuzz import fuzz, process
 
 from bot.knowledge import Entry, KnowledgeBase
 
 MAX_QUESTION_CHARS = 500  # longer questions are cut: the cost of one question stays bounded
+MAX_PARTS = 3  # a question is answered in at most this many parts
 
 # Function words and chat filler: they carry no topic, so they never count as evidence.
 STOP_WORDS = frozenset("""
 a about above after again against all also am an and any anyway are aren as at be because been many
 before being between both but by can could did didn do does doesn doing don down during each else
 even ever few for from further get got gonna had has have having he her here hers him his how i if
-in into is isn it its itself just kind know let like ll me mean might more most much must my
+in into is isn it its itself just kind know let like ll me mean might more much must my
 myself no nor not now of off oh ok okay on once only or other our ours out over own please pls plz
 re really s same say says said she should so some such t tell than thank thanks that the their
 theirs them then there these they thing things think this those through thx to too u ur under
@@ -52,6 +53,7 @@ according article says said mentioned mention
 bruh ngl tho tryna yo wat dumb sorry kinda sorta wanna gotta idk imo tbh rn fr lmao omg wdym dude
 folks honestly stuff something anything everything go goes going went gone happen happens
 happened happening make makes made making lately currently nowadays r abt frm bc cuz coz im
+th st nd rd
 que es el la los las de del y en un una por para con se lo al hay tiene tener tienen esta
 estan era fue son su sus mi como muy mas pero si ya le les da dan hace
 """.split())
@@ -82,6 +84,13 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": 
                               "\u201c": '"', "\u201d": '"', "\u00ab": '"', "\u00bb": '"'})
 _THOUSANDS = re.compile(r"(?<=\d)[.,\u00a0 ](?=\d{3}(?!\d))")
 _DECIMAL_COMMA = re.compile(r"(?<=\d),(?=\d{1,2}(?!\d))")
+# Where a second question starts: after a question mark, at ";", "+" or "&", or at "and" / "also"
+# / "plus" followed by a question word. A short "topic:" head applies to every part.
+_QUESTION_START = (r"(?:who|whom|whose|what|whats|what's|when|where|why|how|which|is|are|was|were|"
+                   r"does|did|do|will|can|since|from)\b")
+_PART_SPLIT = re.compile(r"\?+\s+(?=\S)|\s*;\s*|\s+[+&]\s+|\s*,?\s+(?:and|also|plus)\s+"
+                         rf"(?:also\s+)?(?={_QUESTION_START})", re.I)
+_PART_PREFIX = re.compile(r"^([^:?]{2,40}):\s+(?=\S)")
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|[a-z0-9]+")
 _LEADING_COMMAND = re.compile(r"^\s*/([a-z0-9_]+)(?:@\w+)?\b")
 _MENTION = re.compile(r"@\w+")
@@ -115,10 +124,19 @@ def tokenize_folded(text: str) -> list[str]:
     for symbol, word in _CURRENCY.items():
         text = text.replace(symbol, word)
     text = _GLUED_UNIT.sub(r"\1 \2", text)
-    return [stem(t.rstrip(".")) for t in _TOKEN.findall(text)]
+    return [_NUMBER_WORDS.get(t) or stem(t.rstrip(".")) for t in _TOKEN.findall(text)]
 
 
 _BOT_COMMANDS = frozenset({"start", "ask", "help"})
+# "six countries" and "6 countries", "fifth CEO" and "5th CEO" are one fact ("one" stays a word:
+# "one business unit" is not a count anybody asks about).
+_NUMBER_WORDS = {w: str(n) for n, w in enumerate(
+    "_ _ two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty".split()) if n >= 2}
+_NUMBER_WORDS |= {w: str(n) for n, w in enumerate(
+    "_ first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split())
+    if n >= 2}
+_NUMBER_WORDS |= {"dos": "2", "tres": "3", "cinco": "5", "seis": "6", "diez": "10"}
 _KEEP_S = ("ss", "us", "is", "os", "as")
 
 
@@ -210,7 +228,7 @@ def question_type(folded: str) -> str | None:
 
 FEATURES = ("token_set", "token_sort", "coverage", "answer_coverage", "precision",
             "known_coverage", "type_mismatch", "number_mismatch", "unknown", "missing_known",
-            "length", "phrasing_coverage")
+            "length", "phrasing_coverage", "gap")
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,12 +240,12 @@ class MatchConfig:
     probability that the best entry is right, and below `confidence_threshold` we abstain.
     """
 
-    rank_weights: tuple[float, ...] = (0.0, 0.2, 0.2, 0.1, 0.2, 0.0, -0.1, 0.0, 0.0, 0.0, 0.0,
-                                       0.0)
+    rank_weights: tuple[float, ...] = (0.4, 0.3, 0.2, 0.0, 0.3, 0.0, -0.2, 0.0, 0.0, -0.1, 0.0,
+                                       0.0, 0.0)
     confidence_weights: tuple[float, ...] = (
-        0.002, 0.04198, 0.00778, 0.01411, 0.01456, 0.02502, -0.01887, -0.01546, -0.0071, 0.00217,
-        0.03087, 0.00327, 0.0, -8.9644)
-    confidence_threshold: float = 0.725
+        -0.0343, 0.03772, 0.00389, 0.01139, 0.01435, 0.0099, -0.01324, -0.00229, -0.0255,
+        -0.00934, 0.02465, 0.00343, 0.0, 0.0, -2.3582)
+    confidence_threshold: float = 0.75
     candidate_limit: int | None = 12  # entries scored per question; None scans them all
     common_postings: int = 2000  # words in more entries than this don't generate candidates
     fuzzy_limit: int | None = 5  # candidates that also get the (costlier) rapidfuzz signals
@@ -249,9 +267,10 @@ class MatchResult:
     score: float
     answered: bool
     suggestions: tuple[Suggestion, ...] = ()
-    kind: str = "answer"  # answer | abstain | greeting | thanks | help | empty
+    kind: str = "answer"  # answer | gap | abstain | greeting | thanks | help | empty
     best_id: str | None = None
     margin: float = 0.0
+    also: tuple[Entry, ...] = ()  # entries answering the other parts of a two-part question
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +316,8 @@ class Matcher:
                 vocab.update(self._content(self.normalizer.canonical(tokenize(text))))
             vocab.update(self.normalizer.canonical(tokenize(entry.topic)))
             qvocab = frozenset(vocab)
-            for text in (entry.answer, *(c.quote for c in entry.citations)):
+            # A gap's answer restates the nearby fact it is not about: only its phrasings count.
+            for text in () if entry.gap else (entry.answer, *(c.quote for c in entry.citations)):
                 vocab.update(self._content(self.normalizer.canonical(tokenize(text))))
             words = tuple(frozenset(p.split()) for p in phrasings)
             phrasing_postings: dict[str, list[int]] = {}
@@ -361,6 +381,58 @@ class Matcher:
         return _Prepared(tokens, self._content(tokens), qtype, text, folded)
 
     def match(self, question: str, topic: str | None = None) -> MatchResult:
+        """The best entry for the question, or an abstention with suggestions.
+
+        A question in several parts ("how many lockers and who else targets Brazil?") is also
+        matched part by part: an answer gets the other parts' entries in `also`, and a question
+        the whole of which matches nothing confidently is answered when every part is.
+        """
+        result = self._match_one(question, topic)
+        if result.kind not in {"answer", "abstain"}:
+            return result
+        parts = self.parts(question)
+        if len(parts) < 2:
+            return result
+        subs = [self._match_one(part, topic) for part in parts]
+        found: list[Entry] = []
+        for sub in subs:
+            if sub.answered and sub.entry is not None and sub.entry not in found:
+                found.append(sub.entry)
+        if result.answered and result.entry is not None:
+            also = tuple(e for e in found if e is not result.entry)[:MAX_PARTS - 1]
+            return replace(result, also=also)
+        if found and all(sub.answered for sub in subs if sub.kind != "empty"):
+            first = found[0]
+            score = min(sub.score for sub in subs if sub.answered)
+            return MatchResult(question, first, score, True, self.related(first),
+                               best_id=first.id, margin=result.margin,
+                               also=tuple(found[1:MAX_PARTS]))
+        return result
+
+    def parts(self, question: str) -> list[str]:
+        """A question split where a new question starts; each part keeps the topics named
+        elsewhere in it ("cainiao brazil: how many lockers and how many distribution centres")."""
+        text = " ".join(question[:MAX_QUESTION_CHARS].split())
+        prefix = ""
+        head = _PART_PREFIX.match(text)
+        if head:
+            prefix, text = head.group(1), text[head.end():]
+        parts = [p.strip() for p in _PART_SPLIT.split(text) if p and p.strip()]
+        if len(parts) < 2:
+            return []
+        topics = [t for t in self.prepare(question).content if t in self.kb.topics]
+        out = []
+        for part in parts[:MAX_PARTS]:
+            own = set(self.prepare(part).content)
+            if not own - set(self.kb.topics):
+                continue  # "... and when?" leans on the other part: it can't stand alone
+            part = f"{prefix} {part}".strip()
+            if topics and not set(self.prepare(part).content) & set(self.kb.topics):
+                part = " ".join(dict.fromkeys(topics)) + " " + part
+            out.append(part)
+        return out if len(out) > 1 else []
+
+    def _match_one(self, question: str, topic: str | None = None) -> MatchResult:
         prepared = self.prepare(question)
         if topic is not None and prepared.content:
             # "/miravia coupon" means "miravia coupon": the topic is part of the question
@@ -390,8 +462,10 @@ class Matcher:
         confidence = self.confidence(best_features, margin)
         score = round(100 * confidence, 1)
         if confidence >= self.config.confidence_threshold:
-            return MatchResult(question, best.entry, score, True, self.related(best.entry),
-                               best_id=best.entry.id, margin=round(margin, 1))
+            # a known gap is not an answer: the entry says what the article does not give
+            return MatchResult(question, best.entry, score, not best.entry.gap,
+                               self.related(best.entry), kind="gap" if best.entry.gap else
+                               "answer", best_id=best.entry.id, margin=round(margin, 1))
         suggestions = tuple(
             Suggestion(d.entry.id, d.entry.questions[0], round(s, 1))
             for s, d, _ in ranked[:3] if s >= self.config.suggestion_floor
@@ -411,7 +485,8 @@ class Matcher:
         w = self.config.rank_weights
         ranked = [(sum(a * b for a, b in zip(w, f, strict=True)), doc, f)
                   for doc, f in self.features(prepared, topic)]
-        ranked.sort(key=lambda item: (-item[0], item[1].entry.id))
+        # on a tie the fact wins over a known gap, then the first id: stable across runs
+        ranked.sort(key=lambda item: (-item[0], item[1].entry.gap, item[1].entry.id))
         return ranked
 
     def candidates(self, prepared: _Prepared, topic: str | None = None) -> list[int]:
@@ -505,7 +580,8 @@ class Matcher:
             known = 100 * cova / known_total if known_total else 0.0
             out.append((doc, (best_set[k], best_sort[k], 100 * cov / total, 100 * cova / total,
                               100 * prec, known, mismatch, number_mismatch, unknown,
-                              100 * missing / self._unknown_idf, length, 100 * single)))
+                              100 * missing / self._unknown_idf, length, 100 * single,
+                              100.0 if doc.entry.gap else 0.0)))
         return out
 
     def related(self, entry: Entry) -> tuple[Suggestion, ...]:
@@ -539,13 +615,14 @@ class Matcher:
             return self._starters
         ids = self.kb.topics[topic].follow_up or tuple(e.id for e in self.kb.entries_in(topic))
         return tuple(Suggestion(i, self.kb.entries[i].questions[0], 0.0)
-                     for i in ids if i in self.kb.entries)[:3]
+                     for i in ids if i in self.kb.entries and not self.kb.entries[i].gap)[:3]
 
     def _starter_suggestions(self) -> tuple[Suggestion, ...]:
         """Fallback 'did you mean': each topic's first follow-up, so suggestions are never empty."""
         picks = []
         for topic in self.kb.topics.values():
-            ids = topic.follow_up or tuple(e.id for e in self.kb.entries_in(topic.id))
-            if ids and ids[0] in self.kb.entries:
+            ids = [i for i in topic.follow_up or tuple(e.id for e in self.kb.entries_in(topic.id))
+                   if i in self.kb.entries and not self.kb.entries[i].gap]
+            if ids:
                 picks.append(Suggestion(ids[0], self.kb.entries[ids[0]].questions[0], 0.0))
         return tuple(picks[:3])

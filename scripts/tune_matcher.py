@@ -41,7 +41,7 @@ class Dataset:
         for qi, case in enumerate(cases):
             prepared = matcher.prepare(case.question)
             result = matcher.match(case.question)
-            self.valid[qi] = result.kind in {"answer", "abstain"}
+            self.valid[qi] = result.kind in {"answer", "gap", "abstain"}
             if result.answered and result.margin == 100.0 and result.entry is not None:
                 self.forced[qi] = index[result.entry.id]
             for doc, f in matcher.features(prepared):
@@ -49,17 +49,23 @@ class Dataset:
                 self.scored[qi, index[doc.entry.id]] = True
             if not case.abstain:
                 for e in entries:
-                    self.ok[qi, index[e.id]] = judge(case, MatchResult(case.question, e, 1, True))
+                    self.ok[qi, index[e.id]] = not e.gap and judge(
+                        case, MatchResult(case.question, e, 1, True))
         self.oos = np.array([c.abstain for c in cases])
+        self.gap = np.array([e.gap for e in entries])  # a known gap never counts as an answer
+        self.id_rank = np.argsort(np.argsort([e.id for e in entries]))
 
     def top(self, rank_weights):
         scores = np.where(self.scored, self.feats @ np.asarray(rank_weights), -1e9)
-        order = np.argsort(-scores, axis=1, kind="stable")
+        # the matcher's order: best score, then a fact before a gap, then the entry id
+        order = np.lexsort((np.broadcast_to(self.id_rank, scores.shape),
+                            np.broadcast_to(self.gap, scores.shape), -scores), axis=1)
         rows = np.arange(len(scores))
         top = np.where(self.forced >= 0, self.forced, order[:, 0])
         margin = np.where(self.forced >= 0, 100.0,
                           scores[rows, order[:, 0]] - scores[rows, order[:, 1]])
         x = np.concatenate([self.feats[rows, top], margin[:, None]], axis=1)
+        self.answerable = self.valid & ~self.gap[top]  # rows where confidence decides
         return top, x, self.ok[rows, top]
 
     def rates(self, answered, right):
@@ -93,6 +99,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--wrong-cost", type=float, default=2.0)
     parser.add_argument("--l2", type=float, default=5.0)
+    parser.add_argument("--rank-weights", type=float, nargs="+",
+                        help="skip the search: rank with these weights (one per feature)")
+    parser.add_argument("--shortlist", type=int, default=25,
+                        help="rankings compared by cross-validating their confidence model")
+    parser.add_argument("--gap-credit", type=float, default=0.6,
+                        help="weight, in ranking, of out-of-scope questions landing on a gap")
     args = parser.parse_args()
     settings = Settings.from_env()
     matcher = Matcher(load_knowledge(settings.knowledge_dir, settings.sources_dir))
@@ -100,54 +112,63 @@ def main() -> None:
     reports = [Dataset(matcher, [p]) for p in args.report]
 
     rng = random.Random(args.seed)
-    best_rank = (-1.0, MatchConfig().rank_weights)
     choices = {
         "token_set": [0, 0.2, 0.4, 0.6], "token_sort": [0, 0.1, 0.2, 0.3],
         "coverage": [0, 0.2, 0.4, 0.6], "answer_coverage": [0, 0.1, 0.2, 0.4],
         "precision": [0, 0.1, 0.2, 0.3], "known_coverage": [0, 0.1, 0.2],
         "type_mismatch": [0, -0.05, -0.1, -0.2], "number_mismatch": [0, -0.05, -0.1, -0.2],
         "unknown": [0], "missing_known": [0, -0.05, -0.1], "length": [0],
-        "phrasing_coverage": [0, 0.1, 0.2, 0.4],
+        "phrasing_coverage": [0, 0.1, 0.2, 0.4], "gap": [0, -0.05, -0.1, -0.2, -0.3],
     }
     in_scope = ~dev.oos & dev.valid
-    for trial in range(args.trials):
-        w = (MatchConfig().rank_weights if trial == 0
-             else tuple(rng.choice(choices[name]) for name in FEATURES))
-        _, _, right = dev.top(w)
-        top1 = right[in_scope].mean()
-        if top1 > best_rank[0]:
-            best_rank = (top1, w)
-    rank_weights = tuple(float(v) for v in best_rank[1])
-    print(f"rank weights {rank_weights}: dev top-1 {best_rank[0]:.3f}")
-    for rep in reports:
-        _, _, right = rep.top(rank_weights)
-        print(f"  {rep.path.name} top-1 {right[~rep.oos & rep.valid].mean():.3f}")
-
-    _, x, right = dev.top(rank_weights)
-    y = (right & dev.valid).astype(float)
+    out_of_scope = dev.oos & dev.valid
 
     def best_threshold(p, answered_ok, data):
         best = None
         for threshold in np.arange(0.2, 0.95, 0.025):
-            answered = data.valid & ((p >= threshold) | (data.forced >= 0))
+            answered = data.answerable & ((p >= threshold) | (data.forced >= 0))
             acc, abstain, wrong = data.rates(answered, answered_ok)
             objective = acc + abstain - args.wrong_cost * wrong
             if best is None or objective > best[0]:
                 best = (objective, float(threshold), acc, abstain, wrong)
         return best
 
-    # 5-fold cross-validation: an honest estimate of how the confidence model generalises.
-    folds = np.arange(len(y)) % 5
-    cv = np.zeros(len(y))
-    for k in range(5):
-        train = (folds != k) & dev.valid
-        wk, bk = fit_logistic(x[train], y[train], l2=args.l2)
-        cv[folds == k] = 1 / (1 + np.exp(-(x[folds == k] @ wk + bk)))
-    _, t_cv, acc, abstain, wrong = best_threshold(cv, right, dev)
+    def cross_validate(rank_weights):
+        """5-fold cross-validation: an honest estimate of how the whole model generalises."""
+        _, x, right = dev.top(rank_weights)
+        y = (right & dev.valid).astype(float)
+        folds = np.arange(len(y)) % 5
+        cv = np.zeros(len(y))
+        for k in range(5):
+            train = (folds != k) & dev.answerable
+            wk, bk = fit_logistic(x[train], y[train], l2=args.l2)
+            cv[folds == k] = 1 / (1 + np.exp(-(x[folds == k] @ wk + bk)))
+        return best_threshold(cv, right, dev)
+
+    # Step 1, ranking: a right entry first for in-scope questions, and a known gap first for the
+    # others. Step 2: of the best rankings, the one whose confidence model cross-validates best.
+    scored: dict[tuple[float, ...], float] = {}
+    for trial in range(0 if args.rank_weights else args.trials):
+        w = (MatchConfig().rank_weights if trial == 0
+             else tuple(rng.choice(choices[name]) for name in FEATURES))
+        top, _, right = dev.top(w)
+        scored[w] = (right[in_scope].mean() + args.gap_credit * dev.gap[top][out_of_scope].mean())
+    shortlist = (sorted(scored, key=lambda w: -scored[w])[: args.shortlist] if scored
+                 else [tuple(args.rank_weights)])
+    rank_weights = tuple(float(v) for v in max(shortlist, key=lambda w: cross_validate(w)[0]))
+    top, x, right = dev.top(rank_weights)
+    print(f"rank weights {rank_weights}: dev top-1 {right[in_scope].mean():.3f}, "
+          f"out of scope on a gap {dev.gap[top][out_of_scope].mean():.3f}")
+    for rep in reports:
+        _, _, right_r = rep.top(rank_weights)
+        print(f"  {rep.path.name} top-1 {right_r[~rep.oos & rep.valid].mean():.3f}")
+    _, t_cv, acc, abstain, wrong = cross_validate(rank_weights)
     print(f"5-fold CV on {dev.path}: accuracy {acc:.3f} abstain {abstain:.3f} "
           f"wrong {wrong:.3f} (threshold {t_cv:.3f})")
 
-    w, b = fit_logistic(x[dev.valid], y[dev.valid], l2=args.l2)
+    top, x, right = dev.top(rank_weights)
+    y = (right & dev.valid).astype(float)
+    w, b = fit_logistic(x[dev.answerable], y[dev.answerable], l2=args.l2)
     conf_weights = (*(round(float(v), 5) for v in w), round(float(b), 4))
     p = 1 / (1 + np.exp(-(x @ w + b)))
     _, threshold, acc, abstain, wrong = best_threshold(p, right, dev)
@@ -157,7 +178,8 @@ def main() -> None:
     for rep in reports:
         _, xr, right_r = rep.top(rank_weights)
         p = 1 / (1 + np.exp(-(xr @ w + b)))
-        a, ab, wr = rep.rates(rep.valid & ((p >= threshold) | (rep.forced >= 0)), right_r)
+        a, ab, wr = rep.rates(rep.answerable & ((p >= threshold) | (rep.forced >= 0)),
+                             right_r)
         print(f"{rep.path.name}: accuracy {a:.3f} abstain {ab:.3f} wrong {wr:.3f}")
     print(f"\nrank_weights={config.rank_weights}")
     print(f"confidence_weights={config.confidence_weights}")

@@ -10,8 +10,8 @@ import pytest
 from bot.cli import build_parser
 from tests.conftest import DEV_SET, PUBLIC_SET, ROOT
 
-JSON_KEYS = ["question", "answered", "entry_id", "topic", "score", "answer", "citations",
-             "suggestions"]
+JSON_KEYS = ["question", "answered", "kind", "entry_id", "gap_id", "topic", "score", "answer",
+             "citations", "also", "suggestions"]
 
 
 def test_ask_prints_a_cited_answer(run_cli):

@@ -74,10 +74,10 @@ class _FixedMatcher:
 # Accuracy cannot silently regress: each question set must keep meeting its floor (a little
 # below the measured figures, which the README and issue notes give).
 FLOORS = {
-    DEV_SET: {"accuracy": 0.85, "abstain": 0.92, "wrong": 0.025},
-    HOLDOUT_SET: {"accuracy": 0.73, "abstain": 0.88, "wrong": 0.04},
-    CHAT_SET: {"accuracy": 0.75, "abstain": 0.83, "wrong": 0.05},
-    NEARMISS_SET: {"accuracy": 0.57, "abstain": 0.78, "wrong": 0.11},
+    DEV_SET: {"accuracy": 0.88, "abstain": 0.92, "wrong": 0.03},
+    HOLDOUT_SET: {"accuracy": 0.74, "abstain": 0.93, "wrong": 0.025},
+    CHAT_SET: {"accuracy": 0.79, "abstain": 0.89, "wrong": 0.035},
+    NEARMISS_SET: {"accuracy": 0.65, "abstain": 0.82, "wrong": 0.10},
 }
 
 

@@ -184,6 +184,29 @@ BROKEN = [
      "not UTF-8"),
     ("not a mapping", {"extra.yaml": "- just\n- a list\n"}, "extra.yaml", 1, None,
      "must be a block"),
+    ("gap not a boolean", {"extra.yaml": """\
+        entries:
+          - id: x-one
+            topic: miravia
+            questions: [which city in spain]
+            answer: The article doesn't say.
+            citations: [{source: src, quote: "Miravia launched in Spain in November."}]
+            gap: sometimes
+        """}, "extra.yaml", 7, "x-one", "gap must be true or false"),
+    ("gap as overview", {"extra.yaml": """\
+        topic:
+          id: lazada
+          command: lazada
+          title: Lazada
+          summary: A shop.
+          overview: lazada-gap
+        entries:
+          - id: lazada-gap
+            questions: [which ceo came before]
+            answer: The article doesn't name them.
+            citations: [{source: src, quote: "its fifth CEO in 5 years"}]
+            gap: true
+        """}, "extra.yaml", 6, "lazada", "is a gap entry"),
     ("topic-less entry", {"extra.yaml": """\
         entries:
           - id: x-one
