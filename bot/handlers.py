@@ -146,8 +146,9 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, qu
         user = update.effective_user
         query_id = await asyncio.to_thread(
             svc.store.record, chat_type=message.chat.type, question=question,
-            entry_id=result.entry.id if result.answered and result.entry else None,
-            topic=result.entry.topic if result.answered and result.entry else None,
+            # a known gap is logged unanswered, with the gap it hit for /unanswered to show
+            entry_id=result.entry.id if result.entry else None,
+            topic=result.entry.topic if result.entry else None,
             score=result.score, answered=result.answered, latency_ms=latency_ms,
             user_id=user.id if user else None)
     await send(message, text, buttons,

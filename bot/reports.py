@@ -27,6 +27,7 @@ class UnansweredGroup:
     count: int
     examples: tuple[str, ...]  # up to 3 other wordings
     last_seen: float
+    known_gap: str | None = None  # the gap entry they hit: the article lacks it, nothing to add
 
 
 def stats_snapshot(rows: list[QueryRow], votes: list[tuple[str | None, int]], now: float
@@ -75,7 +76,9 @@ def group_unanswered(rows: list[QueryRow], limit: int = 20) -> list[UnansweredGr
         members = [r for k in keys for r in wordings[k]]
         head = wordings[keys[0]][-1].question
         examples = tuple(wordings[k][-1].question for k in keys[1:4])
-        result.append(UnansweredGroup(head, len(members), examples, max(r.ts for r in members)))
+        gaps = Counter(r.entry_id for r in members if r.entry_id).most_common(1)
+        result.append(UnansweredGroup(head, len(members), examples, max(r.ts for r in members),
+                                      gaps[0][0] if gaps else None))
     result.sort(key=lambda g: (-g.count, -g.last_seen, g.question))
     return result[:limit]
 
@@ -102,7 +105,8 @@ def unanswered_text(groups: list[UnansweredGroup]) -> str:
         return "No unanswered questions. 🎉"
     lines = []
     for g in groups:
-        lines.append(f"{g.count}× {g.question}")
+        lines.append(f"{g.count}× {g.question}" + (f"  [known gap: {g.known_gap}]"
+                                                   if g.known_gap else ""))
         lines += [f"    also: {e}" for e in g.examples]
     return "\n".join(lines)
 
@@ -115,9 +119,10 @@ def render(snapshot: dict[str, Any], groups: list[UnansweredGroup], fmt: str,
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(["count", "question", "other_wordings", "last_seen"])
+        writer.writerow(["count", "question", "other_wordings", "last_seen", "known_gap"])
         for g in groups:
-            writer.writerow([g.count, g.question, " | ".join(g.examples), round(g.last_seen)])
+            writer.writerow([g.count, g.question, " | ".join(g.examples), round(g.last_seen),
+                             g.known_gap or ""])
         return out.getvalue().rstrip("\n")
     return (f"{stats_text(snapshot, days)}\n\nUnanswered questions, most frequent first:\n"
             f"{unanswered_text(groups)}")

@@ -255,3 +255,17 @@ async def test_daily_prune_job(admin_bot):
     context = type("Context", (), {"bot_data": app.bot_data})()
     await prune_job(context)
     assert store.rows() == []
+
+
+async def test_a_known_gap_is_explained_and_shown_as_one_in_unanswered(admin_bot):
+    fake, app, _ = admin_bot
+    question = "who was lazada's ceo before james dong"
+    await tg.feed(app, tg.message(question, chat_id=USER, user_id=USER))
+    (reply,) = [c for c in fake.sent() if c.params["chat_id"] == USER]
+    assert reply.params["text"].startswith("The article doesn't")
+    assert "<blockquote>" in reply.params["text"]
+    buttons = [b["callback_data"] for row in reply.params["reply_markup"]["inline_keyboard"]
+               for b in row]
+    assert buttons and not any(b.startswith("v:") for b in buttons)  # no votes on a non-answer
+    await tg.feed(app, tg.message("/unanswered", chat_id=ADMIN, user_id=ADMIN))
+    assert f"1× {question}  [known gap: gap-lazada-previous-ceos]" in replies(fake, ADMIN)[-1]

@@ -44,8 +44,21 @@ def test_render_formats():
     data = json.loads(render(snapshot, groups, "json"))
     assert data["unanswered"][0]["count"] == 2 and data["stats"]["total"] == 2
     table = list(csv.reader(io.StringIO(render(snapshot, groups, "csv"))))
-    assert table[0] == ["count", "question", "other_wordings", "last_seen"]
-    assert table[1][:2] == ["2", "who founded trendyol"]
+    assert table[0] == ["count", "question", "other_wordings", "last_seen", "known_gap"]
+    assert table[1][:2] == ["2", "who founded trendyol"] and table[1][4] == ""
+
+
+def test_questions_that_hit_a_known_gap_are_marked():
+    gap = QueryRow(1, 1000.0, "private", "which six countries is lazada in", "gap-lazada-countries",
+                   "lazada", 90.0, False, 1.0, "u1")
+    groups = group_unanswered([gap, row(2, "weather in madrid")])
+    assert {g.question: g.known_gap for g in groups} == {
+        "which six countries is lazada in": "gap-lazada-countries", "weather in madrid": None}
+    text = render(stats_snapshot([gap], [], 2000.0), groups, "text")
+    assert "1× which six countries is lazada in  [known gap: gap-lazada-countries]" in text
+    assert "1× weather in madrid\n" in text + "\n"
+    table = list(csv.reader(io.StringIO(render(stats_snapshot([gap], [], 2000.0), groups, "csv"))))
+    assert ["gap-lazada-countries", ""] == sorted(r[4] for r in table[1:])[::-1]
 
 
 def fill(data_dir) -> None:
