@@ -240,12 +240,12 @@ class MatchConfig:
     probability that the best entry is right, and below `confidence_threshold` we abstain.
     """
 
-    rank_weights: tuple[float, ...] = (0.4, 0.3, 0.2, 0.0, 0.3, 0.0, -0.2, 0.0, 0.0, -0.1, 0.0,
+    rank_weights: tuple[float, ...] = (0.4, 0.2, 0.0, 0.0, 0.0, 0.2, -0.2, -0.2, 0.0, 0.0, 0.0,
                                        0.0, 0.0)
     confidence_weights: tuple[float, ...] = (
-        -0.0343, 0.03772, 0.00389, 0.01139, 0.01435, 0.0099, -0.01324, -0.00229, -0.0255,
-        -0.00934, 0.02465, 0.00343, 0.0, 0.0, -2.3582)
-    confidence_threshold: float = 0.75
+        -0.03191, 0.03572, 0.00075, 0.0174, 0.02323, 0.01647, -0.00752, 0.00038, -0.02911,
+        -0.01157, 0.02234, -0.00558, 0.0, 0.0, -3.1478)
+    confidence_threshold: float = 0.8
     candidate_limit: int | None = 12  # entries scored per question; None scans them all
     common_postings: int = 2000  # words in more entries than this don't generate candidates
     fuzzy_limit: int | None = 5  # candidates that also get the (costlier) rapidfuzz signals

@@ -22,6 +22,8 @@ DEV_SET = KNOWLEDGE_DIR / "eval" / "dev.yaml"
 HOLDOUT_SET = KNOWLEDGE_DIR / "eval" / "holdout.yaml"
 CHAT_SET = KNOWLEDGE_DIR / "eval" / "chat.yaml"
 NEARMISS_SET = KNOWLEDGE_DIR / "eval" / "nearmiss.yaml"
+ANALYSTS_SET = KNOWLEDGE_DIR / "eval" / "analysts.yaml"
+PRACTITIONERS_SET = KNOWLEDGE_DIR / "eval" / "practitioners.yaml"
 PUBLIC_SET = ROOT.parent / "shared" / "eval" / "public.yaml"
 
 

@@ -9,7 +9,15 @@ import pytest
 from bot.evaluation import Case, EvalFileError, judge, load_cases, run, summarize
 from bot.knowledge import Citation, Entry
 from bot.matching import MatchResult
-from tests.conftest import CHAT_SET, DEV_SET, HOLDOUT_SET, NEARMISS_SET, PUBLIC_SET
+from tests.conftest import (
+    ANALYSTS_SET,
+    CHAT_SET,
+    DEV_SET,
+    HOLDOUT_SET,
+    NEARMISS_SET,
+    PRACTITIONERS_SET,
+    PUBLIC_SET,
+)
 
 ENTRY = Entry("e-one", "t", ("q",), "Lazada's CEO is James Dong.",
               (Citation("s", "James Dong, a former assistant of Alibaba CEO Daniel Zhang"),))
@@ -39,7 +47,8 @@ def test_judge(case, result, correct):
 
 
 def test_load_cases_reads_both_sets():
-    for path in (DEV_SET, HOLDOUT_SET, CHAT_SET, NEARMISS_SET, PUBLIC_SET):
+    for path in (DEV_SET, HOLDOUT_SET, CHAT_SET, NEARMISS_SET, ANALYSTS_SET, PRACTITIONERS_SET,
+                 PUBLIC_SET):
         cases = load_cases(path)
         assert cases and all(c.question for c in cases)
 
@@ -74,10 +83,12 @@ class _FixedMatcher:
 # Accuracy cannot silently regress: each question set must keep meeting its floor (a little
 # below the measured figures, which the README and issue notes give).
 FLOORS = {
-    DEV_SET: {"accuracy": 0.88, "abstain": 0.92, "wrong": 0.03},
-    HOLDOUT_SET: {"accuracy": 0.74, "abstain": 0.93, "wrong": 0.025},
-    CHAT_SET: {"accuracy": 0.79, "abstain": 0.89, "wrong": 0.035},
-    NEARMISS_SET: {"accuracy": 0.65, "abstain": 0.82, "wrong": 0.10},
+    DEV_SET: {"accuracy": 0.87, "abstain": 0.90, "wrong": 0.03},
+    HOLDOUT_SET: {"accuracy": 0.73, "abstain": 0.93, "wrong": 0.025},
+    CHAT_SET: {"accuracy": 0.80, "abstain": 0.89, "wrong": 0.03},
+    NEARMISS_SET: {"accuracy": 0.69, "abstain": 0.84, "wrong": 0.08},
+    ANALYSTS_SET: {"accuracy": 0.72, "abstain": 0.90, "wrong": 0.03},
+    PRACTITIONERS_SET: {"accuracy": 0.78, "abstain": 0.92, "wrong": 0.02},
 }
 
 
