@@ -228,7 +228,7 @@ def question_type(folded: str) -> str | None:
 
 FEATURES = ("token_set", "token_sort", "coverage", "answer_coverage", "precision",
             "known_coverage", "type_mismatch", "number_mismatch", "unknown", "missing_known",
-            "length", "phrasing_coverage", "gap")
+            "length", "phrasing_coverage", "gap", "typed_coverage")
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,12 +240,12 @@ class MatchConfig:
     probability that the best entry is right, and below `confidence_threshold` we abstain.
     """
 
-    rank_weights: tuple[float, ...] = (0.4, 0.2, 0.0, 0.0, 0.0, 0.2, -0.2, -0.2, 0.0, 0.0, 0.0,
-                                       0.0, 0.0)
+    rank_weights: tuple[float, ...] = (0.6, 0.1, 0.2, 0.0, 0.1, 0.2, -0.1, -0.2, 0.0, 0.0, 0.0,
+                                       0.0, 0.0, 0.2)
     confidence_weights: tuple[float, ...] = (
-        -0.03191, 0.03572, 0.00075, 0.0174, 0.02323, 0.01647, -0.00752, 0.00038, -0.02911,
-        -0.01157, 0.02234, -0.00558, 0.0, 0.0, -3.1478)
-    confidence_threshold: float = 0.8
+        -0.02801, 0.04412, -0.0026, 0.02129, 0.01574, 0.01333, -0.00725, -0.00194, -0.03137,
+        -0.01571, 0.02517, -0.01446, 0.0, 0.00661, 0.0, -3.044)
+    confidence_threshold: float = 0.775
     candidate_limit: int | None = 12  # entries scored per question; None scans them all
     common_postings: int = 2000  # words in more entries than this don't generate candidates
     fuzzy_limit: int | None = 5  # candidates that also get the (costlier) rapidfuzz signals
@@ -281,6 +281,7 @@ class _Doc:
     qvocab: frozenset[str]  # words of the phrasings, keywords and topic
     vocab: frozenset[str]  # ... and of the answer and its quotes
     types: frozenset[str]
+    phrasing_types: tuple[str, ...]  # each phrasing's question type
 
 
 @dataclass(slots=True)
@@ -305,13 +306,13 @@ class Matcher:
         docs = []
         phrasing_words: list[tuple[frozenset[str], ...]] = []  # for the precision weights
         for entry in kb.entries.values():
-            phrasings, vocab, types = [], set(), set()
+            phrasings, vocab, types = [], set(), []
             for q in entry.questions:
                 tokens = self.normalizer.canonical(tokenize(q))
                 content = self._content(tokens)
                 phrasings.append(" ".join(content))
                 vocab.update(content)
-                types.add(question_type(fold(q)) or question_type(" ".join(tokens)) or "what")
+                types.append(question_type(fold(q)) or question_type(" ".join(tokens)) or "what")
             for text in entry.keywords:
                 vocab.update(self._content(self.normalizer.canonical(tokenize(text))))
             vocab.update(self.normalizer.canonical(tokenize(entry.topic)))
@@ -326,7 +327,7 @@ class Matcher:
                     phrasing_postings.setdefault(token, []).append(j)
             docs.append(_Doc(entry, tuple(phrasings),
                              {t: tuple(js) for t, js in phrasing_postings.items()}, qvocab,
-                             frozenset(vocab), frozenset(types)))
+                             frozenset(vocab), frozenset(types), tuple(types)))
             phrasing_words.append(words)
         self._docs = tuple(docs)
         df = Counter(t for d in docs for t in d.vocab)
@@ -551,9 +552,14 @@ class Matcher:
                     hits[j] += self._idf[token]
             weights = self._phrasing_weight[i]
             prec = max(h / w for h, w in zip(hits, weights, strict=True))
-            # the share of the question that one single phrasing explains
+            # the share of the question that one single phrasing explains, and that one
+            # phrasing of the question's own type explains: "how many users" is not answered
+            # by an entry whose "how many" phrasings are all about countries
             single = max(hits) / total
-            lexical.append((cova + prec * total, i, cov, cova, prec, missing, single))
+            qtype = prepared.qtype
+            typed = max((h for h, t in zip(hits, doc.phrasing_types, strict=True)
+                         if qtype is None or t == qtype), default=0.0) / total
+            lexical.append((cova + prec * total, i, cov, cova, prec, missing, single, typed))
         if self.config.fuzzy_limit is not None and self.config.candidate_limit is not None:
             lexical = heapq.nlargest(self.config.fuzzy_limit, lexical,
                                      key=lambda item: (item[0], -item[1]))
@@ -573,7 +579,7 @@ class Matcher:
         numbers = {t for t in content if t[0].isdigit()}
         length = 100.0 * min(len(query_words), 10) / 10
         out = []
-        for k, (_, _, cov, cova, prec, missing, single) in enumerate(lexical):
+        for k, (_, _, cov, cova, prec, missing, single, typed) in enumerate(lexical):
             doc = docs[k]
             mismatch = 100.0 if prepared.qtype and prepared.qtype not in doc.types else 0.0
             number_mismatch = 100.0 if numbers - doc.vocab else 0.0
@@ -581,7 +587,7 @@ class Matcher:
             out.append((doc, (best_set[k], best_sort[k], 100 * cov / total, 100 * cova / total,
                               100 * prec, known, mismatch, number_mismatch, unknown,
                               100 * missing / self._unknown_idf, length, 100 * single,
-                              100.0 if doc.entry.gap else 0.0)))
+                              100.0 if doc.entry.gap else 0.0, 100 * typed)))
         return out
 
     def related(self, entry: Entry) -> tuple[Suggestion, ...]:

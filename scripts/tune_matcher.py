@@ -99,6 +99,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--wrong-cost", type=float, default=2.0)
     parser.add_argument("--l2", type=float, default=5.0)
+    parser.add_argument("--oos-share", type=float, default=0.2,
+                        help="share of out-of-scope questions expected from users (the public "
+                             "sample's), for the confidently-wrong rate the threshold weighs")
     parser.add_argument("--rank-weights", type=float, nargs="+",
                         help="skip the search: rank with these weights (one per feature)")
     parser.add_argument("--shortlist", type=int, default=25,
@@ -119,6 +122,7 @@ def main() -> None:
         "type_mismatch": [0, -0.05, -0.1, -0.2], "number_mismatch": [0, -0.05, -0.1, -0.2],
         "unknown": [0], "missing_known": [0, -0.05, -0.1], "length": [0],
         "phrasing_coverage": [0, 0.1, 0.2, 0.4], "gap": [0, -0.05, -0.1, -0.2, -0.3],
+        "typed_coverage": [0, 0.1, 0.2, 0.4],
     }
     in_scope = ~dev.oos & dev.valid
     out_of_scope = dev.oos & dev.valid
@@ -128,7 +132,11 @@ def main() -> None:
         for threshold in np.arange(0.2, 0.95, 0.025):
             answered = data.answerable & ((p >= threshold) | (data.forced >= 0))
             acc, abstain, wrong = data.rates(answered, answered_ok)
-            objective = acc + abstain - args.wrong_cost * wrong
+            # confidently wrong at the share of out-of-scope questions real users send, not at
+            # our question sets' (which over-sample near misses)
+            in_wrong = (answered & ~answered_ok)[~data.oos].mean()
+            expected_wrong = (1 - args.oos_share) * in_wrong + args.oos_share * (1 - abstain)
+            objective = acc + abstain - args.wrong_cost * expected_wrong
             if best is None or objective > best[0]:
                 best = (objective, float(threshold), acc, abstain, wrong)
         return best

@@ -83,12 +83,12 @@ class _FixedMatcher:
 # Accuracy cannot silently regress: each question set must keep meeting its floor (a little
 # below the measured figures, which the README and issue notes give).
 FLOORS = {
-    DEV_SET: {"accuracy": 0.87, "abstain": 0.90, "wrong": 0.03},
-    HOLDOUT_SET: {"accuracy": 0.73, "abstain": 0.93, "wrong": 0.025},
-    CHAT_SET: {"accuracy": 0.80, "abstain": 0.89, "wrong": 0.03},
-    NEARMISS_SET: {"accuracy": 0.69, "abstain": 0.84, "wrong": 0.08},
-    ANALYSTS_SET: {"accuracy": 0.72, "abstain": 0.90, "wrong": 0.03},
-    PRACTITIONERS_SET: {"accuracy": 0.78, "abstain": 0.92, "wrong": 0.02},
+    DEV_SET: {"accuracy": 0.88, "abstain": 0.87, "wrong": 0.045},
+    HOLDOUT_SET: {"accuracy": 0.75, "abstain": 0.93, "wrong": 0.025},
+    CHAT_SET: {"accuracy": 0.81, "abstain": 0.89, "wrong": 0.035},
+    NEARMISS_SET: {"accuracy": 0.71, "abstain": 0.84, "wrong": 0.085},
+    ANALYSTS_SET: {"accuracy": 0.77, "abstain": 0.88, "wrong": 0.03},
+    PRACTITIONERS_SET: {"accuracy": 0.79, "abstain": 0.92, "wrong": 0.02},
 }
 
 
