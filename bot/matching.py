@@ -53,7 +53,8 @@ according article says said mentioned mention
 bruh ngl tho tryna yo wat dumb sorry kinda sorta wanna gotta idk imo tbh rn fr lmao omg wdym dude
 folks honestly stuff something anything everything go goes going went gone happen happens
 happened happening make makes made making lately currently nowadays r abt frm bc cuz coz im
-th st nd rd
+th st nd rd per correct true innit whos hows wheres whys remember reading read supposedly
+probably sharply massively hugely drastically dramatically decided decide
 que es el la los las de del y en un una por para con se lo al hay tiene tener tienen esta
 estan era fue son su sus mi como muy mas pero si ya le les da dan hace
 """.split())
@@ -240,12 +241,12 @@ class MatchConfig:
     probability that the best entry is right, and below `confidence_threshold` we abstain.
     """
 
-    rank_weights: tuple[float, ...] = (0.6, 0.1, 0.2, 0.0, 0.1, 0.2, -0.1, -0.2, 0.0, 0.0, 0.0,
-                                       0.0, 0.0, 0.2)
+    rank_weights: tuple[float, ...] = (0.0, 0.1, 0.0, 0.4, 0.3, 0.0, -0.2, 0.0, 0.0, -0.1, 0.0,
+                                       0.0, 0.0, 0.4)
     confidence_weights: tuple[float, ...] = (
-        -0.02801, 0.04412, -0.0026, 0.02129, 0.01574, 0.01333, -0.00725, -0.00194, -0.03137,
-        -0.01571, 0.02517, -0.01446, 0.0, 0.00661, 0.0, -3.044)
-    confidence_threshold: float = 0.775
+        -0.01489, 0.03976, -0.00726, 0.01935, 0.01619, 0.01229, 0.00085, -0.00645, -0.03816,
+        -0.02748, 0.02545, -0.01529, 0.0, 0.00769, 0.0, -3.1485)
+    confidence_threshold: float = 0.85
     candidate_limit: int | None = 12  # entries scored per question; None scans them all
     common_postings: int = 2000  # words in more entries than this don't generate candidates
     fuzzy_limit: int | None = 5  # candidates that also get the (costlier) rapidfuzz signals
@@ -367,9 +368,12 @@ class Matcher:
         cutoff = self.config.typo_cutoff if len(token) >= 5 else 85.0
         # Typos seldom hit the first letter; requiring it keeps ordinary words that the
         # knowledge base happens not to use ("using") from turning into known ones ("single").
-        best = process.extractOne(token, self._vocab_by_initial.get(token[0], ()),
-                                  scorer=fuzz.ratio, processor=None, score_cutoff=cutoff)
-        return best[0] if best else token
+        close = process.extract(token, self._vocab_by_initial.get(token[0], ()),
+                                scorer=fuzz.ratio, processor=None, score_cutoff=cutoff, limit=5)
+        if not close:
+            return token
+        # on a tie the word more entries use wins: "alibab" is "alibaba", not a phrasing's typo
+        return max(close, key=lambda c: (c[1], len(self._postings.get(c[0], ())), c[0]))[0]
 
     def prepare(self, question: str) -> _Prepared:
         text = question[:MAX_QUESTION_CHARS]

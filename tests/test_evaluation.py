@@ -83,11 +83,11 @@ class _FixedMatcher:
 # Accuracy cannot silently regress: each question set must keep meeting its floor (a little
 # below the measured figures, which the README and issue notes give).
 FLOORS = {
-    DEV_SET: {"accuracy": 0.88, "abstain": 0.87, "wrong": 0.045},
-    HOLDOUT_SET: {"accuracy": 0.75, "abstain": 0.93, "wrong": 0.025},
-    CHAT_SET: {"accuracy": 0.81, "abstain": 0.89, "wrong": 0.035},
-    NEARMISS_SET: {"accuracy": 0.71, "abstain": 0.84, "wrong": 0.085},
-    ANALYSTS_SET: {"accuracy": 0.77, "abstain": 0.88, "wrong": 0.03},
+    DEV_SET: {"accuracy": 0.83, "abstain": 0.93, "wrong": 0.025},
+    HOLDOUT_SET: {"accuracy": 0.75, "abstain": 0.95, "wrong": 0.02},
+    CHAT_SET: {"accuracy": 0.80, "abstain": 0.93, "wrong": 0.025},
+    NEARMISS_SET: {"accuracy": 0.67, "abstain": 0.88, "wrong": 0.065},
+    ANALYSTS_SET: {"accuracy": 0.71, "abstain": 0.96, "wrong": 0.015},
     PRACTITIONERS_SET: {"accuracy": 0.79, "abstain": 0.92, "wrong": 0.02},
 }
 

@@ -257,3 +257,11 @@ def test_real_gaps_say_what_the_article_does_not_give(matcher, question):
     result = matcher.match(question)
     assert result.kind == "gap" and not result.answered, (result.best_id, result.score)
     assert result.entry.answer.startswith("The article doesn't")
+
+
+@pytest.mark.parametrize(("typed", "meant"), [
+    ("alibab", "alibaba"), ("aliexprss", "aliexpress"), ("groth", "growth"), ("turky", "turkey"),
+    ("shien", "shein"), ("lazadda", "lazada"),
+])
+def test_misspellings_fold_to_the_right_word(matcher, typed, meant):
+    assert matcher.prepare(f"{typed} question").content[0] == matcher.prepare(meant).content[0]
