@@ -14,7 +14,15 @@ from pathlib import Path
 
 from bot import __version__
 from bot.config import ConfigError, Settings
-from bot.evaluation import EvalFileError, breakdown, describe_failure, load_cases, run, summarize
+from bot.evaluation import (
+    EvalFileError,
+    breakdown,
+    conflicts,
+    describe_failure,
+    load_cases,
+    run,
+    summarize,
+)
 from bot.formatting import result_json, result_text
 from bot.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from bot.matching import Matcher
@@ -105,9 +113,16 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     print(f"quotes verified: {kb.quotes_verified}/{kb.quotes_total}")
     if kb.unverified_reason:
         print(f"quotes unverified: {kb.unverified_reason}")
-    if args.strict and kb.warnings:
-        raise CliError(f"{len(kb.warnings)} warning(s) with --strict")
-    print(f"OK ({len(kb.warnings)} warning(s))")
+    warnings = len(kb.warnings)
+    if args.conflicts:
+        found = conflicts(Matcher(kb))
+        for problem in found:
+            print(problem)
+        print(f"conflicts: {len(found)} of {kb.phrasing_count} phrasings go to another entry")
+        warnings += len(found)
+    if args.strict and warnings:
+        raise CliError(f"{warnings} warning(s) with --strict")
+    print(f"OK ({warnings} warning(s))")
     return EXIT_OK
 
 
@@ -220,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Validate every file under KNOWLEDGE_DIR and check each quote "
                                    "against the source texts in SOURCES_DIR. Exit 1 on errors.")
     p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    p.add_argument("--conflicts", action="store_true",
+                   help="also match every phrasing and list those another entry wins")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("eval", help="measure accuracy on question files",

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from bot.knowledge import normalize_for_quote
+from bot.knowledge import Problem, normalize_for_quote
 from bot.matching import Matcher, MatchResult
 
 _CASE_KEYS = {"q", "expect", "expect_any", "expect_all", "abstain", "kind", "topic", "note"}
@@ -166,3 +166,24 @@ def describe_failure(o: Outcome) -> dict[str, Any]:
            else f"abstained (best {r.best_id} {r.score}, margin {r.margin})")
     return {"where": o.case.source, "kind": o.case.kind, "question": o.case.question,
             "expected": want, "got": got}
+
+
+def conflicts(matcher: Matcher) -> list[Problem]:
+    """Phrasings the matcher sends to another entry: the knowledge base asked of itself.
+
+    Each is a place where two entries compete for the same words (a phrasing that belongs
+    elsewhere, or a neighbour that needs a phrasing of its own); users asking it that way get
+    the other entry's answer, or a gap's "not in the article" instead of a fact.
+    """
+    found = []
+    for entry in matcher.kb.entries.values():
+        sites = matcher.kb.sites.get(entry.id, ())
+        for i, question in enumerate(entry.questions):
+            result = matcher.match(question)
+            if result.best_id in (None, entry.id) or result.kind not in {"answer", "gap"}:
+                continue
+            file, line = sites[i] if i < len(sites) else ("?", None)
+            found.append(Problem(file, line, entry.id,
+                                 f"phrasing {question!r} is matched to {result.best_id!r} "
+                                 f"(confidence {result.score:.0f})", "warning"))
+    return found

@@ -110,6 +110,9 @@ class KnowledgeBase:
     quotes_total: int = 0
     unverified_reason: str | None = None
     _by_command: Mapping[str, Topic] = field(default_factory=dict, repr=False)
+    # where each entry's phrasings are written ("file", line), for messages to curators
+    sites: Mapping[str, tuple[tuple[str, int | None], ...]] = field(default_factory=dict,
+                                                                    repr=False)
 
     def topic_for_command(self, command: str) -> Topic | None:
         return self._by_command.get(command.lower())
@@ -387,6 +390,7 @@ class _Builder:
         self.refs: list[_Pending] = []
         self.citation_sites: list[tuple[str, int | None, str | None, Citation]] = []
         self.phrasing_owner: dict[str, tuple[str, str]] = {}
+        self.phrasing_sites: dict[str, tuple[tuple[str, int | None], ...]] = {}
         self.commands: dict[str, str] = {}
         self.overview_refs: list[tuple[str, int | None, str, str]] = []
 
@@ -589,6 +593,8 @@ class _Builder:
     def _phrasings(self, check: _Checker, eid: str, questions: tuple[str, ...],
                    lines: list[int], line: int | None) -> None:
         """A phrasing in two entries makes matching guess: warn the curator."""
+        self.phrasing_sites[eid] = tuple(
+            (check.name, lines[i] if i < len(lines) else line) for i in range(len(questions)))
         for i, q in enumerate(questions):
             key = _phrasing_key(q)
             owner = self.phrasing_owner.get(key)
@@ -641,6 +647,7 @@ class _Builder:
             quotes_total=len(self.citation_sites),
             unverified_reason=reason,
             _by_command=MappingProxyType({t.command: t for t in topics.values()}),
+            sites=MappingProxyType({e: self.phrasing_sites.get(e, ()) for e in self.entries}),
         )
 
 

@@ -67,7 +67,7 @@ QUESTION_TYPES = {
     "why": "why", "porque": "why",
 }
 _HOW_MANY_WORDS = frozenset({"cuanto", "cuanta", "cuantos", "cuantas"})
-_HOW_MANY = re.compile(r"\bhow (?:many|much|big|large|high)\b|\bwhat (?:percentage|share|"
+_HOW_MANY = re.compile(r"\bhow (?:many|much|big|large|high|long)\b|\bwhat (?:percentage|share|"
                        r"amount|number)\b|\bcuant[oa]s?\b")
 _WHAT_YEAR = re.compile(r"\b(?:what|which) (?:year|month|date|day)\b|\bsince when\b")
 

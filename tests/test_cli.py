@@ -76,6 +76,33 @@ def test_check_passes_and_counts(run_cli):
     assert "entries:" in out.stdout and "OK" in out.stdout
 
 
+CONFLICTING = """\
+entries:
+  - id: miravia-zz-start
+    topic: miravia
+    questions:
+      - launch date of miravia
+      - when did miravia start
+    answer: Miravia launched in Spain in November.
+    citations:
+      - source: src
+        quote: "Miravia launched in Spain in November."
+"""
+
+
+def test_check_conflicts_names_phrasings_another_entry_wins(run_cli, make_kb):
+    kdir, _ = make_kb({"extra.yaml": CONFLICTING})
+    plain = run_cli("check", env={"KNOWLEDGE_DIR": str(kdir)})
+    assert plain.returncode == 0 and "is matched to" not in plain.stdout
+    out = run_cli("check", "--conflicts", env={"KNOWLEDGE_DIR": str(kdir)})
+    assert out.returncode == 0, out.stderr
+    lines = [ln for ln in out.stdout.splitlines() if "is matched to" in ln]
+    assert lines and all(re.match(r"\S+\.yaml:\d+: \[miravia-", ln) for ln in lines)
+    assert re.search(r"conflicts: [1-9]\d* of \d+ phrasings", out.stdout)
+    strict = run_cli("check", "--conflicts", "--strict", env={"KNOWLEDGE_DIR": str(kdir)})
+    assert strict.returncode == 1 and "with --strict" in strict.stderr
+
+
 def test_check_without_sources_says_quotes_unverified(run_cli):
     out = run_cli("check", env={"SOURCES_DIR": ""})
     assert out.returncode == 0
