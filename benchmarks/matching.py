@@ -33,7 +33,7 @@ from bot.knowledge import Citation, Entry, KnowledgeBase, Source, Topic, load_kn
 from bot.matching import MatchConfig, Matcher, fold
 
 ROOT = Path(__file__).resolve().parent.parent
-QUESTION_SETS = [ROOT / "knowledge/eval/dev.yaml", ROOT / "knowledge/eval/holdout.yaml",
+QUESTION_SETS = [*sorted((ROOT / "knowledge/eval").glob("*.yaml")),
                  ROOT.parent / "shared/eval/public.yaml"]
 PHRASINGS_PER_ENTRY = 10
 SYLLABLES = ["ka", "lo", "mi", "ra", "via", "ta", "zu", "ne", "po", "li", "shi", "an", "do",

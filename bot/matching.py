@@ -244,8 +244,8 @@ class MatchConfig:
     rank_weights: tuple[float, ...] = (0.0, 0.1, 0.0, 0.4, 0.3, 0.0, -0.2, 0.0, 0.0, -0.1, 0.0,
                                        0.0, 0.0, 0.4)
     confidence_weights: tuple[float, ...] = (
-        -0.01489, 0.03976, -0.00726, 0.01935, 0.01619, 0.01229, 0.00085, -0.00645, -0.03816,
-        -0.02748, 0.02545, -0.01529, 0.0, 0.00769, 0.0, -3.1485)
+        -0.014, 0.0378, -0.0068, 0.01892, 0.01588, 0.01274, 0.00198, -0.0054, -0.03886,
+        -0.0273, 0.02578, -0.01664, 0.0, 0.00792, 0.0, -3.057)
     confidence_threshold: float = 0.85
     candidate_limit: int | None = 12  # entries scored per question; None scans them all
     common_postings: int = 2000  # words in more entries than this don't generate candidates

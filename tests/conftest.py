@@ -24,6 +24,7 @@ CHAT_SET = KNOWLEDGE_DIR / "eval" / "chat.yaml"
 NEARMISS_SET = KNOWLEDGE_DIR / "eval" / "nearmiss.yaml"
 ANALYSTS_SET = KNOWLEDGE_DIR / "eval" / "analysts.yaml"
 PRACTITIONERS_SET = KNOWLEDGE_DIR / "eval" / "practitioners.yaml"
+HELDOUT_SET = KNOWLEDGE_DIR / "eval" / "heldout.yaml"  # never tuned on: see its header
 PUBLIC_SET = ROOT.parent / "shared" / "eval" / "public.yaml"
 
 
