@@ -35,6 +35,7 @@ from bot.knowledge import Entry, KnowledgeBase
 
 MAX_QUESTION_CHARS = 500  # longer questions are cut: the cost of one question stays bounded
 MAX_PARTS = 3  # a question is answered in at most this many parts
+MAX_SPLIT_CHARS = 200  # longer messages are rambling, not a list of questions: never split
 
 # Function words and chat filler: they carry no topic, so they never count as evidence.
 STOP_WORDS = frozenset("""
@@ -249,7 +250,7 @@ class MatchConfig:
     confidence_threshold: float = 0.85
     candidate_limit: int | None = 12  # entries scored per question; None scans them all
     common_postings: int = 2000  # words in more entries than this don't generate candidates
-    fuzzy_limit: int | None = 5  # candidates that also get the (costlier) rapidfuzz signals
+    fuzzy_limit: int | None = 6  # candidates that also get the (costlier) rapidfuzz signals
     suggestion_floor: float = 35.0
     typo_cutoff: float = 80.0
 
@@ -417,7 +418,9 @@ class Matcher:
     def parts(self, question: str) -> list[str]:
         """A question split where a new question starts; each part keeps the topics named
         elsewhere in it ("cainiao brazil: how many lockers and how many distribution centres")."""
-        text = " ".join(question[:MAX_QUESTION_CHARS].split())
+        text = " ".join(question.split())
+        if len(text) > MAX_SPLIT_CHARS:
+            return []
         prefix = ""
         head = _PART_PREFIX.match(text)
         if head:

@@ -265,3 +265,10 @@ def test_real_gaps_say_what_the_article_does_not_give(matcher, question):
 ])
 def test_misspellings_fold_to_the_right_word(matcher, typed, meant):
     assert matcher.prepare(f"{typed} question").content[0] == matcher.prepare(meant).content[0]
+
+
+def test_long_rambling_messages_are_not_split(matcher):
+    ramble = ("so my cousin ordered shoes from some chinese site and they never came and "
+              "she emailed them and nobody answered, and what do you think, is it customs "
+              "or was it one of the alibaba ones, and how do refunds work there anyway")
+    assert len(ramble) > 200 and matcher.parts(ramble) == []
