@@ -242,11 +242,11 @@ class MatchConfig:
     probability that the best entry is right, and below `confidence_threshold` we abstain.
     """
 
-    rank_weights: tuple[float, ...] = (0.0, 0.1, 0.0, 0.4, 0.3, 0.0, -0.2, 0.0, 0.0, -0.1, 0.0,
-                                       0.0, 0.0, 0.4)
+    rank_weights: tuple[float, ...] = (0.6, 0.3, 0.0, 0.1, 0.2, 0.2, -0.2, -0.1, 0.0, -0.05,
+                                       0.0, 0.0, 0.0, 0.4)
     confidence_weights: tuple[float, ...] = (
-        -0.014, 0.0378, -0.0068, 0.01892, 0.01588, 0.01274, 0.00198, -0.0054, -0.03886,
-        -0.0273, 0.02578, -0.01664, 0.0, 0.00792, 0.0, -3.057)
+        -0.02282, 0.03507, -0.00159, 0.01413, 0.01913, 0.01648, -0.00897, -0.00242, -0.0401,
+        -0.02251, 0.02432, -0.00575, 0.0, 0.00062, 0.0, -3.0047)
     confidence_threshold: float = 0.85
     candidate_limit: int | None = 12  # entries scored per question; None scans them all
     common_postings: int = 2000  # words in more entries than this don't generate candidates
