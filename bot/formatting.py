@@ -173,11 +173,8 @@ def topic_card_html(kb: KnowledgeBase, topic: Topic) -> tuple[str, list[Button]]
 
 
 def _example(kb: KnowledgeBase, topic: Topic) -> str:
-    ids = topic.follow_up or tuple(e.id for e in kb.entries_in(topic.id))
-    for entry_id in ids:
-        if entry_id in kb.entries and not kb.entries[entry_id].gap:
-            return kb.entries[entry_id].questions[0]
-    return "what is it"
+    ids = kb.offered(topic.id)
+    return kb.entries[ids[0]].questions[0] if ids else "what is it"
 
 
 def topics_buttons(kb: KnowledgeBase) -> list[Button]:

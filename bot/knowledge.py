@@ -120,6 +120,13 @@ class KnowledgeBase:
     def entries_in(self, topic_id: str) -> tuple[Entry, ...]:
         return tuple(e for e in self.entries.values() if e.topic == topic_id)
 
+    def offered(self, topic_id: str) -> tuple[str, ...]:
+        """The entries a topic puts forward (its follow-ups, else all its entries), for starter
+        suggestions and examples: never a known gap, which is not an answer to offer."""
+        topic = self.topics[topic_id]
+        ids = topic.follow_up or tuple(e.id for e in self.entries_in(topic_id))
+        return tuple(i for i in ids if i in self.entries and not self.entries[i].gap)
+
     @property
     def phrasing_count(self) -> int:
         return sum(len(e.questions) for e in self.entries.values())

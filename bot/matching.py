@@ -626,16 +626,14 @@ class Matcher:
     def _starters_for(self, topic: str | None) -> tuple[Suggestion, ...]:
         if topic is None or topic not in self.kb.topics:
             return self._starters
-        ids = self.kb.topics[topic].follow_up or tuple(e.id for e in self.kb.entries_in(topic))
         return tuple(Suggestion(i, self.kb.entries[i].questions[0], 0.0)
-                     for i in ids if i in self.kb.entries and not self.kb.entries[i].gap)[:3]
+                     for i in self.kb.offered(topic)[:3])
 
     def _starter_suggestions(self) -> tuple[Suggestion, ...]:
         """Fallback 'did you mean': each topic's first follow-up, so suggestions are never empty."""
         picks = []
         for topic in self.kb.topics.values():
-            ids = [i for i in topic.follow_up or tuple(e.id for e in self.kb.entries_in(topic.id))
-                   if i in self.kb.entries and not self.kb.entries[i].gap]
+            ids = self.kb.offered(topic.id)
             if ids:
                 picks.append(Suggestion(ids[0], self.kb.entries[ids[0]].questions[0], 0.0))
         return tuple(picks[:3])
