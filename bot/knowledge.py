@@ -600,12 +600,12 @@ class _Builder:
     def _phrasings(self, check: _Checker, eid: str, questions: tuple[str, ...],
                    lines: list[int], line: int | None) -> None:
         """A phrasing in two entries makes matching guess: warn the curator."""
-        self.phrasing_sites[eid] = tuple(
-            (check.name, lines[i] if i < len(lines) else line) for i in range(len(questions)))
-        for i, q in enumerate(questions):
+        sites = tuple((check.name, lines[i] if i < len(lines) else line)
+                      for i in range(len(questions)))
+        self.phrasing_sites[eid] = sites
+        for q, (_, q_line) in zip(questions, sites, strict=True):
             key = _phrasing_key(q)
             owner = self.phrasing_owner.get(key)
-            q_line = lines[i] if i < len(lines) else line
             if owner is not None and owner[0] != eid:
                 check.warn(q_line, eid, f"phrasing {q!r} duplicates one of entry "
                                         f"{owner[0]!r} ({owner[1]})")

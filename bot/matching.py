@@ -540,6 +540,7 @@ class Matcher:
         total = sum(idf) or 1.0
         known_total = sum(w for t, w in zip(content, idf, strict=True) if t in self._vocab_set)
         query_words = set(content)
+        qtype = prepared.qtype
         lexical = []
         for i in ids:
             doc = self._docs[i]
@@ -563,7 +564,6 @@ class Matcher:
             # phrasing of the question's own type explains: "how many users" is not answered
             # by an entry whose "how many" phrasings are all about countries
             single = max(hits) / total
-            qtype = prepared.qtype
             typed = max((h for h, t in zip(hits, doc.phrasing_types, strict=True)
                          if qtype is None or t == qtype), default=0.0) / total
             lexical.append((cova + prec * total, i, cov, cova, prec, missing, single, typed))
