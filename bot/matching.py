@@ -242,12 +242,12 @@ class MatchConfig:
     probability that the best entry is right, and below `confidence_threshold` we abstain.
     """
 
-    rank_weights: tuple[float, ...] = (0.6, 0.3, 0.0, 0.1, 0.2, 0.2, -0.2, -0.1, 0.0, -0.05,
-                                       0.0, 0.0, 0.0, 0.4)
+    rank_weights: tuple[float, ...] = (0.4, 0.2, 0.0, 0.1, 0.2, 0.1, -0.2, -0.1, 0.0, -0.1,
+                                       0.0, 0.1, 0.0, 0.2)
     confidence_weights: tuple[float, ...] = (
-        -0.02282, 0.03507, -0.00159, 0.01413, 0.01913, 0.01648, -0.00897, -0.00242, -0.0401,
-        -0.02251, 0.02432, -0.00575, 0.0, 0.00062, 0.0, -3.0047)
-    confidence_threshold: float = 0.85
+        -0.0211, 0.03754, 0.00454, 0.01734, 0.01475, 0.01326, -0.00928, -0.0075, -0.03707,
+        -0.01664, 0.02145, -0.00795, 0.0, -0.00106, -0.0, -3.0243)
+    confidence_threshold: float = 0.875
     candidate_limit: int | None = 12  # entries scored per question; None scans them all
     common_postings: int = 2000  # words in more entries than this don't generate candidates
     fuzzy_limit: int | None = 6  # candidates that also get the (costlier) rapidfuzz signals
