@@ -161,6 +161,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
           f"({total.abstained}/{total.out_of_scope})")
     print(f"confidently wrong:      {_pct(total.wrong_rate)}  "
           f"({total.confidently_wrong}/{total.total})")
+    print(f"right entry suggested:  {_pct(total.suggested_rate)}  "
+          f"({total.suggested}/{total.not_answered} in-scope questions not answered)")
     below = []
     if args.min_accuracy is not None and 100 * total.accuracy < args.min_accuracy:
         below.append(f"accuracy {_pct(total.accuracy).strip()} < {args.min_accuracy}%")

@@ -40,6 +40,7 @@ class Outcome:
     case: Case
     result: MatchResult
     correct: bool
+    suggested: bool = False  # not answered, but a right entry is among the "did you mean" buttons
 
     @property
     def confidently_wrong(self) -> bool:
@@ -103,7 +104,11 @@ def run(matcher: Matcher, cases: Iterable[Case]) -> list[Outcome]:
     outcomes = []
     for case in cases:
         result = matcher.match(case.question)
-        outcomes.append(Outcome(case, result, judge(case, result)))
+        correct = judge(case, result)
+        suggested = case.in_scope and not result.answered and any(
+            judge(case, MatchResult(case.question, matcher.kb.entries[s.entry_id], 0.0, True))
+            for s in result.suggestions if s.entry_id in matcher.kb.entries)
+        outcomes.append(Outcome(case, result, correct, suggested))
     return outcomes
 
 
@@ -115,6 +120,8 @@ class Summary:
     out_of_scope: int
     abstained: int
     confidently_wrong: int
+    not_answered: int = 0  # in-scope questions the bot did not answer
+    suggested: int = 0  # ... of which a right entry was offered as "did you mean"
 
     @property
     def accuracy(self) -> float:
@@ -128,6 +135,11 @@ class Summary:
     def wrong_rate(self) -> float:
         return self.confidently_wrong / self.total if self.total else 0.0
 
+    @property
+    def suggested_rate(self) -> float:
+        """A question the bot declines is still one tap from its answer when this is high."""
+        return self.suggested / self.not_answered if self.not_answered else 1.0
+
 
 def summarize(outcomes: list[Outcome]) -> Summary:
     ins = [o for o in outcomes if o.case.in_scope]
@@ -139,6 +151,8 @@ def summarize(outcomes: list[Outcome]) -> Summary:
         out_of_scope=len(outs),
         abstained=sum(o.correct for o in outs),
         confidently_wrong=sum(o.confidently_wrong for o in outcomes),
+        not_answered=sum(not o.result.answered for o in ins),
+        suggested=sum(o.suggested for o in ins),
     )
 
 
@@ -163,7 +177,8 @@ def describe_failure(o: Outcome) -> dict[str, Any]:
     want = ("abstain" if o.case.abstain else o.case.expect
             or "any of " + ", ".join(o.case.expect_any or o.case.expect_all))
     got = (f"{r.entry.id} ({r.score})" if r.answered and r.entry
-           else f"abstained (best {r.best_id} {r.score}, margin {r.margin})")
+           else f"abstained (best {r.best_id} {r.score}, margin {r.margin}"
+           + ("; a right entry is suggested)" if o.suggested else ")"))
     return {"where": o.case.source, "kind": o.case.kind, "question": o.case.question,
             "expected": want, "got": got}
 

@@ -127,7 +127,7 @@ def test_eval_reads_the_public_sample_as_it_is(run_cli):
     out = run_cli("eval", str(PUBLIC_SET), "--no-failures")
     assert out.returncode == 0, out.stderr
     assert "in-scope accuracy" in out.stdout and "correct abstentions" in out.stdout
-    assert "confidently wrong" in out.stdout
+    assert "confidently wrong" in out.stdout and "right entry suggested" in out.stdout
 
 
 def test_eval_thresholds_set_the_exit_code(run_cli):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from bot.evaluation import Case, EvalFileError, judge, load_cases, run, summarize
 from bot.knowledge import Citation, Entry
-from bot.matching import MatchResult
+from bot.matching import MatchResult, Suggestion
 from tests.conftest import (
     ANALYSTS_SET,
     CHAT_SET,
@@ -23,6 +24,8 @@ from tests.conftest import (
 
 ENTRY = Entry("e-one", "t", ("q",), "Lazada's CEO is James Dong.",
               (Citation("s", "James Dong, a former assistant of Alibaba CEO Daniel Zhang"),))
+OTHER = Entry("e-two", "t", ("q",), "Miravia launched in Spain.",
+              (Citation("s", "Miravia launched in Spain"),))
 
 
 def answered(entry: Entry = ENTRY) -> MatchResult:
@@ -73,6 +76,25 @@ def test_summary_counts_confident_mistakes():
     outcomes = run(_FixedMatcher(), [Case("a", expect="e-one"), Case("b", abstain=True)])
     summary = summarize(outcomes)
     assert (summary.in_scope_correct, summary.abstained, summary.confidently_wrong) == (1, 0, 1)
+
+
+def test_summary_counts_right_entries_among_suggestions():
+    outcomes = run(_DecliningMatcher(), [Case("a", expect_any=("James",)),
+                                         Case("b", expect_any=("Tmall",)),
+                                         Case("c", abstain=True)])
+    assert [o.suggested for o in outcomes] == [True, False, False]
+    summary = summarize(outcomes)
+    assert (summary.not_answered, summary.suggested, summary.suggested_rate) == (2, 1, 0.5)
+
+
+class _DecliningMatcher:
+    """Answers nothing; suggests an unrelated entry, then ENTRY."""
+
+    kb = SimpleNamespace(entries={ENTRY.id: ENTRY, OTHER.id: OTHER})
+
+    def match(self, question: str) -> MatchResult:
+        return MatchResult(question, None, 10.0, False,
+                           (Suggestion(OTHER.id, "x", 50.0), Suggestion(ENTRY.id, "y", 40.0)))
 
 
 class _FixedMatcher:
