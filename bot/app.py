@@ -150,7 +150,7 @@ def setup_logging(settings: Settings, stream: Any = None) -> RedactingFilter:
 
 def load_services(settings: Settings) -> Services:
     kb = load_knowledge(settings.knowledge_dir, settings.sources_dir)
-    return Services(settings=settings, matcher=Matcher(kb),
+    return Services(settings=settings, matcher=Matcher(kb, settings.match_config()),
                     limiter=RateLimiter(limit=settings.user_rate_limit),
                     store=QueryLog(settings.data_dir))
 
@@ -244,7 +244,7 @@ async def reload_knowledge(application: Application) -> ReloadOutcome:
         try:
             kb = await asyncio.to_thread(load_knowledge, svc.settings.knowledge_dir,
                                          svc.settings.sources_dir)
-            matcher = await asyncio.to_thread(Matcher, kb)
+            matcher = await asyncio.to_thread(Matcher, kb, svc.settings.match_config())
         except KnowledgeError as exc:
             log.warning("reload refused, keeping the current knowledge base: %d error(s); "
                         "first: %s", len(exc.errors), exc.errors[0] if exc.errors else "?")

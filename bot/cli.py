@@ -48,7 +48,7 @@ def _load(settings: Settings) -> KnowledgeBase:
 
 
 def _matcher(settings: Settings) -> Matcher:
-    return Matcher(_load(settings))
+    return Matcher(_load(settings), settings.match_config())
 
 
 def _topic_id(matcher: Matcher, name: str | None) -> str | None:
@@ -115,7 +115,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         print(f"quotes unverified: {kb.unverified_reason}")
     warnings = len(kb.warnings)
     if args.conflicts:
-        found = conflicts(Matcher(kb))
+        found = conflicts(Matcher(kb, settings.match_config()))
         for problem in found:
             print(problem)
         print(f"conflicts: {len(found)} of {kb.phrasing_count} phrasings go to another entry")

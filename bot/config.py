@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dotenv import dotenv_values
+
+from bot.matching import MatchConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_KNOWLEDGE_DIR = PROJECT_ROOT / "knowledge"
@@ -45,6 +47,7 @@ class Settings:
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = 8443
     webhook_secret: str = ""
+    answer_threshold: float | None = None  # None: the tuned default in MatchConfig
 
     @classmethod
     def from_env(
@@ -74,7 +77,15 @@ class Settings:
             webhook_listen=get("WEBHOOK_LISTEN") or "127.0.0.1",
             webhook_port=_parse_int("WEBHOOK_PORT", get("WEBHOOK_PORT"), 8443, minimum=1),
             webhook_secret=get("WEBHOOK_SECRET"),
+            answer_threshold=_parse_probability("ANSWER_THRESHOLD", get("ANSWER_THRESHOLD")),
         )
+
+    def match_config(self) -> MatchConfig:
+        """The matcher's tuned weights, with the admin's answer threshold if one is set."""
+        config = MatchConfig()
+        if self.answer_threshold is None:
+            return config
+        return replace(config, confidence_threshold=self.answer_threshold)
 
     def require_token(self) -> str:
         """Only `run` needs a token; everything offline works without one."""
@@ -106,6 +117,18 @@ def _parse_int(name: str, raw: str, default: int, *, minimum: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _parse_probability(name: str, raw: str) -> float | None:
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number between 0 and 1, got {raw!r}") from None
+    if not 0 < value < 1:
+        raise ConfigError(f"{name} must be between 0 and 1 (exclusive), got {value}")
     return value
 
 

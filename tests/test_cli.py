@@ -130,6 +130,15 @@ def test_eval_reads_the_public_sample_as_it_is(run_cli):
     assert "confidently wrong" in out.stdout and "right entry suggested" in out.stdout
 
 
+def test_answer_threshold_setting_reaches_the_matcher(run_cli):
+    question = "who became lazada's ceo"
+    assert json.loads(run_cli("ask", "--json", question).stdout)["answered"] is True
+    strict = run_cli("ask", "--json", question, env={"ANSWER_THRESHOLD": "0.999"})
+    assert json.loads(strict.stdout)["answered"] is False
+    bad = run_cli("ask", question, env={"ANSWER_THRESHOLD": "2"})
+    assert bad.returncode == 2 and "ANSWER_THRESHOLD" in bad.stderr
+
+
 def test_eval_thresholds_set_the_exit_code(run_cli):
     assert run_cli("eval", str(DEV_SET), "--min-accuracy", "0").returncode == 0
     failing = run_cli("eval", str(DEV_SET), "--min-accuracy", "100.1")

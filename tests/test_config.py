@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import DEFAULT_BASE_URL, DEFAULT_KNOWLEDGE_DIR, ConfigError, Settings, mask_token
+from bot.matching import MatchConfig
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
 
@@ -32,10 +33,21 @@ def test_environment_overrides_dotenv(tmp_path: Path):
     ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
     ({"QUERY_LOG_DAYS": "0"}, "at least 1"),
     ({"WEBHOOK_PORT": "http"}, "whole number"),
+    ({"ANSWER_THRESHOLD": "high"}, "between 0 and 1"),
+    ({"ANSWER_THRESHOLD": "1"}, "between 0 and 1"),
+    ({"ANSWER_THRESHOLD": "0"}, "between 0 and 1"),
 ])
 def test_bad_settings_are_clear_errors(tmp_path: Path, env, fragment):
     with pytest.raises(ConfigError, match=fragment):
         Settings.from_env(env, dotenv_path=tmp_path / "none")
+
+
+def test_answer_threshold_overrides_the_tuned_default(tmp_path: Path):
+    default = Settings.from_env({}, dotenv_path=tmp_path / "none").match_config()
+    assert default == MatchConfig()
+    strict = Settings.from_env({"ANSWER_THRESHOLD": "0.99"}, dotenv_path=tmp_path / "none")
+    assert strict.match_config().confidence_threshold == 0.99
+    assert strict.match_config().rank_weights == default.rank_weights
 
 
 @pytest.mark.parametrize("token", ["", "not-a-token", "123:short", TOKEN[:-10]])
