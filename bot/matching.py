@@ -247,7 +247,7 @@ class MatchConfig:
     confidence_weights: tuple[float, ...] = (
         -0.0211, 0.03754, 0.00454, 0.01734, 0.01475, 0.01326, -0.00928, -0.0075, -0.03707,
         -0.01664, 0.02145, -0.00795, 0.0, -0.00106, -0.0, -3.0243)
-    confidence_threshold: float = 0.875
+    confidence_threshold: float = 0.725
     candidate_limit: int | None = 12  # entries scored per question; None scans them all
     common_postings: int = 2000  # words in more entries than this don't generate candidates
     fuzzy_limit: int | None = 6  # candidates that also get the (costlier) rapidfuzz signals
