@@ -4,7 +4,8 @@ For the real knowledge base and synthetic ones of 1k, 10k and 100k phrasings (ge
 deterministically from a seed), prints build time, peak memory during the build, and p50 / p99
 latency and questions per second for each method, with the ratio to the naive scan, all in the
 same run on the same questions. On the real knowledge base it also prints accuracy of the index
-and of the full scan on the question sets, which must be equal.
+and of the full scan on the question sets: the index must lose no accuracy (it may differ where
+the full scan lets an entry that shares no rarer word with the question win).
 
     .venv/bin/python -m benchmarks.matching                       # everything (a few minutes)
     .venv/bin/python -m benchmarks.matching --sizes real,1000 --queries 200
@@ -189,7 +190,7 @@ def length_check(kb: KnowledgeBase) -> None:
 
 
 def accuracy_check(kb: KnowledgeBase) -> None:
-    print("\naccuracy on the real knowledge base (index vs full scan must agree):")
+    print("\naccuracy on the real knowledge base (the index must lose nothing to the full scan):")
     index, full = Matcher(kb), Matcher(kb, replace(MatchConfig(), candidate_limit=None))
     for path in QUESTION_SETS:
         if not path.is_file():

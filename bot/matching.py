@@ -11,8 +11,8 @@ How a question is scored:
    the same first letter (rapidfuzz `fuzz.ratio`), so "lazda" and "aliexpres" still match.
 3. An inverted index picks candidate entries sharing the question's rarer words; each gets the
    signals in FEATURES (rapidfuzz `token_set_ratio` / `token_sort_ratio` on content words,
-   IDF coverage, precision, question-type and number mismatches, ...), and a weighted sum
-   ranks them.
+   IDF coverage, precision, question-type and number mismatches, what the words the entry does
+   not explain usually mean, ...), and a weighted sum ranks them.
 4. A logistic model over the best entry's signals and its margin over the runner-up gives the
    probability that it is right; below the threshold the matcher abstains with suggestions.
    Weights and threshold come from scripts/tune_matcher.py, measured on the question sets.
@@ -23,14 +23,17 @@ from __future__ import annotations
 import functools
 import heapq
 import math
+import random
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 from rapidfuzz import fuzz, process
 
+from bot import word_evidence
 from bot.knowledge import Entry, KnowledgeBase
 
 MAX_QUESTION_CHARS = 500  # longer questions are cut: the cost of one question stays bounded
@@ -230,7 +233,28 @@ def question_type(folded: str) -> str | None:
 
 FEATURES = ("token_set", "token_sort", "coverage", "answer_coverage", "precision",
             "known_coverage", "type_mismatch", "number_mismatch", "unknown", "missing_known",
-            "length", "phrasing_coverage", "gap", "typed_coverage")
+            "length", "phrasing_coverage", "gap", "typed_coverage", "unexplained_evidence")
+
+@dataclass(frozen=True, slots=True)
+class WordEvidence:
+    """What a question word that the best entry does not explain says about that entry.
+
+    Log-odds, learned from the knowledge base itself by `learn_word_evidence`: negative for
+    words that mark a near miss ("price", "breakdown", another company's name), positive for
+    filler that paraphrases bring along ("idea", "heard"); `unseen` for any other word.
+    """
+
+    words: Mapping[str, float] = field(default_factory=dict)
+    unseen: float = 0.0
+
+    def of(self, word: str) -> float:
+        return self.words.get(word, self.unseen)
+
+
+@functools.cache
+def shipped_word_evidence() -> WordEvidence:
+    """The table scripts/tune_matcher.py wrote for the bundled knowledge base."""
+    return WordEvidence(MappingProxyType(word_evidence.WORDS), word_evidence.UNSEEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,16 +267,17 @@ class MatchConfig:
     """
 
     rank_weights: tuple[float, ...] = (0.4, 0.2, 0.0, 0.1, 0.2, 0.1, -0.2, -0.1, 0.0, -0.1,
-                                       0.0, 0.1, 0.0, 0.2)
+                                       0.0, 0.1, 0.0, 0.2, 0.0)
     confidence_weights: tuple[float, ...] = (
-        -0.0211, 0.03754, 0.00454, 0.01734, 0.01475, 0.01326, -0.00928, -0.0075, -0.03707,
-        -0.01664, 0.02145, -0.00795, 0.0, -0.00106, -0.0, -3.0243)
-    confidence_threshold: float = 0.725
+        -0.01329, 0.03157, -0.01304, 0.01477, 0.01726, 0.02261, -0.01245, -0.00768, -0.04048,
+        -0.00504, 0.03063, -0.01051, 0.0, -0.00215, 0.16392, -0.0, -2.115)
+    confidence_threshold: float = 0.6
     candidate_limit: int | None = 12  # entries scored per question; None scans them all
     common_postings: int = 2000  # words in more entries than this don't generate candidates
     fuzzy_limit: int | None = 6  # candidates that also get the (costlier) rapidfuzz signals
     suggestion_floor: float = 35.0
     typo_cutoff: float = 80.0
+    word_evidence: WordEvidence = field(default_factory=shipped_word_evidence)
 
 
 @dataclass(frozen=True, slots=True)
@@ -542,9 +567,14 @@ class Matcher:
         query_words = set(content)
         qtype = prepared.qtype
         lexical = []
+        evidence = self.config.word_evidence
         for i in ids:
             doc = self._docs[i]
             cov = cova = missing = 0.0
+            # the most telling word this entry's phrasings do not explain ("price" in "miravia
+            # price", "names" in "which 6 countries, names please"): 0 when they explain all
+            telling = min((evidence.of(t) for t in query_words if t not in doc.qvocab),
+                          default=0.0)
             for token, weight in zip(content, idf, strict=True):
                 if token in doc.vocab:
                     cova += weight
@@ -566,7 +596,8 @@ class Matcher:
             single = max(hits) / total
             typed = max((h for h, t in zip(hits, doc.phrasing_types, strict=True)
                          if qtype is None or t == qtype), default=0.0) / total
-            lexical.append((cova + prec * total, i, cov, cova, prec, missing, single, typed))
+            lexical.append((cova + prec * total, i, cov, cova, prec, missing, single, typed,
+                            telling))
         if self.config.fuzzy_limit is not None and self.config.candidate_limit is not None:
             lexical = heapq.nlargest(self.config.fuzzy_limit, lexical,
                                      key=lambda item: (item[0], -item[1]))
@@ -586,7 +617,7 @@ class Matcher:
         numbers = {t for t in content if t[0].isdigit()}
         length = 100.0 * min(len(query_words), 10) / 10
         out = []
-        for k, (_, _, cov, cova, prec, missing, single, typed) in enumerate(lexical):
+        for k, (_, _, cov, cova, prec, missing, single, typed, telling) in enumerate(lexical):
             doc = docs[k]
             mismatch = 100.0 if prepared.qtype and prepared.qtype not in doc.types else 0.0
             number_mismatch = 100.0 if numbers - doc.vocab else 0.0
@@ -594,7 +625,7 @@ class Matcher:
             out.append((doc, (best_set[k], best_sort[k], 100 * cov / total, 100 * cova / total,
                               100 * prec, known, mismatch, number_mismatch, unknown,
                               100 * missing / self._unknown_idf, length, 100 * single,
-                              100.0 if doc.entry.gap else 0.0, 100 * typed)))
+                              100.0 if doc.entry.gap else 0.0, 100 * typed, 10 * telling)))
         return out
 
     def related(self, entry: Entry) -> tuple[Suggestion, ...]:
@@ -637,3 +668,48 @@ class Matcher:
             if ids:
                 picks.append(Suggestion(ids[0], self.kb.entries[ids[0]].questions[0], 0.0))
         return tuple(picks[:3])
+
+
+def learn_word_evidence(kb: KnowledgeBase, config: MatchConfig | None = None, *,
+                        folds: int = 5, alpha: float = 3.0, seed: int = 1) -> WordEvidence:
+    """Learn from the knowledge base itself which unexplained words mark a near miss.
+
+    Every phrasing is matched against the base without it (in `folds` rounds). A fact's
+    phrasing that lands on its own entry shows the words that entry leaves unexplained to be
+    harmless; a phrasing that lands on the wrong fact, above all a known gap's ("which 6
+    countries, the names?" landing on the count), shows them to mark a near miss. The result is
+    each word's log-odds of the two, smoothed by `alpha`; no question set is involved.
+    """
+    config = replace(config or MatchConfig(), word_evidence=WordEvidence())
+    items = [(e.id, j, q) for e in kb.entries.values() for j, q in enumerate(e.questions)]
+    random.Random(seed).shuffle(items)
+    harmless: Counter[str] = Counter()
+    telling: Counter[str] = Counter()
+    right = wrong = 0
+    for k in range(folds):
+        held = items[k::folds]
+        out = {(entry_id, j) for entry_id, j, _ in held}
+        entries = {e.id: replace(e, questions=tuple(q for j, q in enumerate(e.questions)
+                                                    if (e.id, j) not in out) or e.questions[:1])
+                   for e in kb.entries.values()}
+        matcher = Matcher(replace(kb, entries=MappingProxyType(entries)), config)
+        for entry_id, _, question in held:
+            prepared = matcher.prepare(question)
+            ranked = matcher.rank(prepared)
+            if not ranked or ranked[0][1].entry.gap:
+                continue  # a gap on top is an honest "not in the article" either way
+            top = ranked[0][1]
+            words = {t for t in prepared.content if t not in top.qvocab}
+            if not kb.entries[entry_id].gap and top.entry.id == entry_id:
+                harmless.update(words)
+                right += 1
+            else:
+                telling.update(words)
+                wrong += 1
+
+    def log_odds(word: str) -> float:
+        return (math.log((harmless[word] + alpha) / (right + 2 * alpha))
+                - math.log((telling[word] + alpha) / (wrong + 2 * alpha)))
+
+    return WordEvidence({w: round(log_odds(w), 3) for w in sorted(harmless | telling)},
+                        round(log_odds(""), 3))

@@ -16,6 +16,7 @@ Needs numpy (a development tool, not a dependency of the bot):
 from __future__ import annotations
 
 import argparse
+import json
 import random
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +26,13 @@ import numpy as np
 from bot.config import Settings
 from bot.evaluation import judge, load_cases
 from bot.knowledge import load_knowledge
-from bot.matching import FEATURES, MatchConfig, Matcher, MatchResult
+from bot.matching import (
+    FEATURES,
+    MatchConfig,
+    Matcher,
+    MatchResult,
+    learn_word_evidence,
+)
 
 
 class Dataset:
@@ -115,13 +122,34 @@ def main() -> None:
                         help="skip the search: rank with these weights (one per feature)")
     parser.add_argument("--shortlist", type=int, default=25,
                         help="rankings compared by cross-validating their confidence model")
+    parser.add_argument("--write-evidence", action="store_true",
+                        help="learn the word evidence from the knowledge base and write it to "
+                             "bot/word_evidence.py before tuning")
     parser.add_argument("--curve", action="store_true",
                         help="also print the cross-validated figures at each threshold")
     parser.add_argument("--gap-credit", type=float, default=0.6,
                         help="weight, in ranking, of out-of-scope questions landing on a gap")
     args = parser.parse_args()
     settings = Settings.from_env()
-    matcher = Matcher(load_knowledge(settings.knowledge_dir, settings.sources_dir))
+    kb = load_knowledge(settings.knowledge_dir, settings.sources_dir)
+    if args.write_evidence:
+        evidence = learn_word_evidence(kb)
+        path = Path(__file__).resolve().parent.parent / "bot" / "word_evidence.py"
+        lines = [f"    {json.dumps(word, ensure_ascii=False)}: {value},"
+                 for word, value in evidence.words.items()]
+        path.write_text("\n".join([
+            '"""What a word the best entry leaves unexplained says about it: log-odds per word.',
+            "",
+            "Written by `scripts/tune_matcher.py --write-evidence` from the knowledge base alone",
+            '(see `bot.matching.learn_word_evidence`); do not edit by hand."""',
+            "",
+            f"UNSEEN = {evidence.unseen}",
+            "",
+            "WORDS: dict[str, float] = {", *lines, "}", ""]), "utf-8")
+        print(f"wrote {path}: {len(evidence.words)} words, unseen {evidence.unseen}")
+        matcher = Matcher(kb, replace(MatchConfig(), word_evidence=evidence))
+    else:
+        matcher = Matcher(kb)
     dev = Dataset(matcher, args.train)
     reports = [Dataset(matcher, [p]) for p in args.report]
 
@@ -133,7 +161,7 @@ def main() -> None:
         "type_mismatch": [0, -0.05, -0.1, -0.2], "number_mismatch": [0, -0.05, -0.1, -0.2],
         "unknown": [0], "missing_known": [0, -0.05, -0.1], "length": [0],
         "phrasing_coverage": [0, 0.1, 0.2, 0.4], "gap": [0, -0.05, -0.1, -0.2, -0.3],
-        "typed_coverage": [0, 0.1, 0.2, 0.4],
+        "typed_coverage": [0, 0.1, 0.2, 0.4], "unexplained_evidence": [0],
     }
     in_scope = ~dev.oos & dev.valid
     out_of_scope = dev.oos & dev.valid

@@ -107,14 +107,14 @@ class _FixedMatcher:
 # Accuracy cannot silently regress: each question set must keep meeting its floor (a little
 # below the measured figures, which the README and issue notes give).
 FLOORS = {
-    DEV_SET: {"accuracy": 0.91, "abstain": 0.92, "wrong": 0.03},
-    HOLDOUT_SET: {"accuracy": 0.80, "abstain": 0.96, "wrong": 0.02},
-    CHAT_SET: {"accuracy": 0.88, "abstain": 0.91, "wrong": 0.03},
-    NEARMISS_SET: {"accuracy": 0.80, "abstain": 0.83, "wrong": 0.095},
-    ANALYSTS_SET: {"accuracy": 0.82, "abstain": 0.90, "wrong": 0.035},
-    PRACTITIONERS_SET: {"accuracy": 0.81, "abstain": 0.93, "wrong": 0.02},
-    HELDOUT_SET: {"accuracy": 0.82, "abstain": 0.88, "wrong": 0.04},
-    FRESH_SET: {"accuracy": 0.81, "abstain": 0.88, "wrong": 0.04},
+    DEV_SET: {"accuracy": 0.94, "abstain": 0.91, "wrong": 0.035},
+    HOLDOUT_SET: {"accuracy": 0.82, "abstain": 0.94, "wrong": 0.035},
+    CHAT_SET: {"accuracy": 0.91, "abstain": 0.90, "wrong": 0.03},
+    NEARMISS_SET: {"accuracy": 0.84, "abstain": 0.82, "wrong": 0.095},
+    ANALYSTS_SET: {"accuracy": 0.87, "abstain": 0.88, "wrong": 0.035},
+    PRACTITIONERS_SET: {"accuracy": 0.85, "abstain": 0.92, "wrong": 0.025},
+    HELDOUT_SET: {"accuracy": 0.86, "abstain": 0.86, "wrong": 0.04},
+    FRESH_SET: {"accuracy": 0.81, "abstain": 0.88, "wrong": 0.05},
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,9 +11,13 @@ from hypothesis import strategies as st
 from bot.knowledge import load_knowledge
 from bot.matching import (
     MAX_QUESTION_CHARS,
+    MatchConfig,
     Matcher,
     TextNormalizer,
+    WordEvidence,
     fold,
+    learn_word_evidence,
+    shipped_word_evidence,
     stem,
     tokenize,
 )
@@ -176,7 +182,12 @@ def test_long_question_is_truncated(matcher):
 @given(st.text(max_size=300))
 def test_any_text_gives_a_result_and_never_raises(matcher, text):
     result = matcher.match(text)
-    assert result.answered == (result.entry is not None)
+    # an answer is a fact; a known gap names its entry but is no answer; the rest name none
+    assert result.answered == (result.kind == "answer")
+    if result.kind in {"answer", "gap"}:
+        assert result.entry is not None and result.entry.gap == (result.kind == "gap")
+    else:
+        assert result.entry is None
     assert 0.0 <= result.score <= 100.0
     assert len(result.suggestions) <= 3
 
@@ -272,3 +283,42 @@ def test_long_rambling_messages_are_not_split(matcher):
               "she emailed them and nobody answered, and what do you think, is it customs "
               "or was it one of the alibaba ones, and how do refunds work there anyway")
     assert len(ramble) > 200 and matcher.parts(ramble) == []
+
+
+EVIDENCE_YAML = """\
+entries:
+  - id: miravia-launch-day-gap
+    topic: miravia
+    questions:
+      - which day did miravia launch
+      - what hour did miravia launch
+      - which city did miravia launch in
+      - did miravia launch with a party
+      - who attended the miravia launch
+    answer: The article doesn't give the day; it only says Miravia launched in November.
+    citations:
+      - source: src
+        quote: "Miravia launched in Spain in November."
+    related: [miravia-launch]
+    gap: true
+"""
+
+
+def test_word_evidence_is_learned_from_the_knowledge_base(make_kb):
+    """A gap's detail words, which its neighbour fact does not explain, mark a near miss."""
+    kb = load_knowledge(*make_kb({"gaps.yaml": EVIDENCE_YAML}))
+    evidence = learn_word_evidence(kb, folds=len(list(kb.entries)) + 5)
+    assert evidence == learn_word_evidence(kb, folds=len(list(kb.entries)) + 5)  # deterministic
+    telling = [w for w in ("day", "hour", "city", "party", "attend") if w in evidence.words]
+    assert telling and all(evidence.of(w) < 0 for w in telling)
+    assert evidence.of("never-seen") == evidence.unseen
+
+
+def test_shipped_word_evidence_is_the_default(matcher):
+    evidence = MatchConfig().word_evidence
+    assert evidence is shipped_word_evidence() and len(evidence.words) > 100
+    assert evidence.unseen < 0  # a word no phrasing explains is a hint of a near miss
+    # the confidence model uses it: without it, the same question scores differently
+    plain = Matcher(matcher.kb, replace(MatchConfig(), word_evidence=WordEvidence()))
+    question = "what is the price of the miravia coupon"
+    assert plain.match(question).score != matcher.match(question).score
