@@ -25,7 +25,7 @@ from bot.evaluation import (
 )
 from bot.formatting import result_json, result_text
 from bot.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
-from bot.matching import Matcher
+from bot.matching import Matcher, phrasings_fingerprint, shipped_word_evidence
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -113,6 +113,9 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     print(f"quotes verified: {kb.quotes_verified}/{kb.quotes_total}")
     if kb.unverified_reason:
         print(f"quotes unverified: {kb.unverified_reason}")
+    if shipped_word_evidence().knowledge != phrasings_fingerprint(kb):
+        print("word evidence: learned from another version of the knowledge base; after large "
+              "changes, rerun scripts/tune_matcher.py --write-evidence (README, Matching)")
     warnings = len(kb.warnings)
     if args.conflicts:
         found = conflicts(Matcher(kb, settings.match_config()))

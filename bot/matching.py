@@ -21,7 +21,9 @@ How a question is scored:
 from __future__ import annotations
 
 import functools
+import hashlib
 import heapq
+import json
 import math
 import random
 import re
@@ -246,6 +248,7 @@ class WordEvidence:
 
     words: Mapping[str, float] = field(default_factory=dict)
     unseen: float = 0.0
+    knowledge: str = ""  # the `phrasings_fingerprint` of the knowledge base it was learned from
 
     def of(self, word: str) -> float:
         return self.words.get(word, self.unseen)
@@ -254,7 +257,18 @@ class WordEvidence:
 @functools.cache
 def shipped_word_evidence() -> WordEvidence:
     """The table scripts/tune_matcher.py wrote for the bundled knowledge base."""
-    return WordEvidence(MappingProxyType(word_evidence.WORDS), word_evidence.UNSEEN)
+    return WordEvidence(MappingProxyType(word_evidence.WORDS), word_evidence.UNSEEN,
+                        word_evidence.KNOWLEDGE)
+
+
+def phrasings_fingerprint(kb: KnowledgeBase) -> str:
+    """Changes when what the word evidence learns from does: entries, phrasings, keywords,
+    synonyms or topic aliases."""
+    entries = [(e.id, e.topic, e.gap, e.questions, e.keywords)
+               for e in sorted(kb.entries.values(), key=lambda e: e.id)]
+    topics = [(t.id, t.aliases) for t in sorted(kb.topics.values(), key=lambda t: t.id)]
+    text = json.dumps([entries, topics, kb.synonyms], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -712,4 +726,4 @@ def learn_word_evidence(kb: KnowledgeBase, config: MatchConfig | None = None, *,
                 - math.log((telling[word] + alpha) / (wrong + 2 * alpha)))
 
     return WordEvidence({w: round(log_odds(w), 3) for w in sorted(harmless | telling)},
-                        round(log_odds(""), 3))
+                        round(log_odds(""), 3), phrasings_fingerprint(kb))

@@ -144,6 +144,7 @@ def main() -> None:
             '(see `bot.matching.learn_word_evidence`); do not edit by hand."""',
             "",
             f"UNSEEN = {evidence.unseen}",
+            f"KNOWLEDGE = {json.dumps(evidence.knowledge)}  # bot.matching.phrasings_fingerprint",
             "",
             "WORDS: dict[str, float] = {", *lines, "}", ""]), "utf-8")
         print(f"wrote {path}: {len(evidence.words)} words, unseen {evidence.unseen}")
@@ -161,7 +162,7 @@ def main() -> None:
         "type_mismatch": [0, -0.05, -0.1, -0.2], "number_mismatch": [0, -0.05, -0.1, -0.2],
         "unknown": [0], "missing_known": [0, -0.05, -0.1], "length": [0],
         "phrasing_coverage": [0, 0.1, 0.2, 0.4], "gap": [0, -0.05, -0.1, -0.2, -0.3],
-        "typed_coverage": [0, 0.1, 0.2, 0.4], "unexplained_evidence": [0],
+        "typed_coverage": [0, 0.1, 0.2, 0.4], "unexplained_evidence": [0, 0.05, 0.1, 0.2],
     }
     in_scope = ~dev.oos & dev.valid
     out_of_scope = dev.oos & dev.valid

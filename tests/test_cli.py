@@ -103,6 +103,13 @@ def test_check_conflicts_names_phrasings_another_entry_wins(run_cli, make_kb):
     assert strict.returncode == 1 and "with --strict" in strict.stderr
 
 
+def test_check_says_when_the_word_evidence_was_learned_elsewhere(run_cli, make_kb):
+    kdir, _ = make_kb()
+    other = run_cli("check", "--strict", env={"KNOWLEDGE_DIR": str(kdir)})
+    assert other.returncode == 0  # a note for curators, not a fault
+    assert "word evidence: learned from another version" in other.stdout
+
+
 def test_check_without_sources_says_quotes_unverified(run_cli):
     out = run_cli("check", env={"SOURCES_DIR": ""})
     assert out.returncode == 0

@@ -17,10 +17,12 @@ from bot.matching import (
     WordEvidence,
     fold,
     learn_word_evidence,
+    phrasings_fingerprint,
     shipped_word_evidence,
     stem,
     tokenize,
 )
+from tests.conftest import TOPIC_YAML
 
 
 @pytest.mark.parametrize(("text", "tokens"), [
@@ -312,6 +314,16 @@ def test_word_evidence_is_learned_from_the_knowledge_base(make_kb):
     telling = [w for w in ("day", "hour", "city", "party", "attend") if w in evidence.words]
     assert telling and all(evidence.of(w) < 0 for w in telling)
     assert evidence.of("never-seen") == evidence.unseen
+
+
+def test_fingerprint_follows_what_the_evidence_learns_from(make_kb):
+    kb = load_knowledge(*make_kb())
+    same = load_knowledge(*make_kb())
+    assert phrasings_fingerprint(kb) == phrasings_fingerprint(same)
+    assert learn_word_evidence(kb).knowledge == phrasings_fingerprint(kb)
+    edited = load_knowledge(*make_kb({"miravia.yaml": TOPIC_YAML.replace(
+        "miravia launch date", "miravia opening date")}))
+    assert phrasings_fingerprint(edited) != phrasings_fingerprint(kb)
 
 
 def test_shipped_word_evidence_is_the_default(matcher):
