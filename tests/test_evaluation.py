@@ -12,6 +12,7 @@ from bot.knowledge import Citation, Entry
 from bot.matching import MatchResult, Suggestion
 from tests.conftest import (
     ANALYSTS_SET,
+    BLIND_SET,
     CHAT_SET,
     DEV_SET,
     FRESH_SET,
@@ -53,7 +54,7 @@ def test_judge(case, result, correct):
 
 def test_load_cases_reads_both_sets():
     for path in (DEV_SET, HOLDOUT_SET, CHAT_SET, NEARMISS_SET, ANALYSTS_SET, PRACTITIONERS_SET,
-                 HELDOUT_SET, FRESH_SET, PUBLIC_SET):
+                 HELDOUT_SET, FRESH_SET, BLIND_SET, PUBLIC_SET):
         cases = load_cases(path)
         assert cases and all(c.question for c in cases)
 
@@ -115,6 +116,7 @@ FLOORS = {
     PRACTITIONERS_SET: {"accuracy": 0.85, "abstain": 0.92, "wrong": 0.025},
     HELDOUT_SET: {"accuracy": 0.86, "abstain": 0.86, "wrong": 0.04},
     FRESH_SET: {"accuracy": 0.81, "abstain": 0.88, "wrong": 0.05},
+    BLIND_SET: {"accuracy": 0.84, "abstain": 0.86, "wrong": 0.045},
 }
 
 
