@@ -80,8 +80,9 @@ _WHAT_YEAR = re.compile(r"\b(?:what|which) (?:year|month|date|day)\b|\bsince whe
 # Questions about the bot itself get the help text, not a fact about "who made" something.
 _ABOUT_BOT = re.compile(r"\b(?:who|what) (?:are|r) (?:you|u|ya)\b|\bwho (?:made|built|created|"
                         r"wrote|programmed) (?:you|u|this bot|this)\b|\bwhat can (?:you|u) do\b"
-                        r"|\bare (?:you|u) (?:a )?(?:bot|human|real|ai)\b|\bhow do (?:you|u|i) "
-                        r"(?:work|use)\b")
+                        r"|\bare (?:you|u) (?:an? )?(?:bot|human|real|ai|robot|person|llm|gpt|"
+                        r"chat ?gpt)\b|\b(?:what|which) (?:model|llm|ai)\b.* (?:you|u)\b"
+                        r"|\bhow do (?:you|u|i) (?:work|use)\b")
 
 _THANKS = frozenset({"thank", "thanks", "thx", "ty", "gracias", "cheers"})
 GREETINGS = frozenset("hi hello hey hiya yo hola thanks thank thx ty cheers bye goodbye "

@@ -86,6 +86,8 @@ def test_typo_in_a_name_still_matches(small):
 @pytest.mark.parametrize(("question", "kind"), [
     ("hi", "greeting"), ("hello there!", "greeting"), ("thanks", "thanks"),
     ("thanks bot 👍", "thanks"), ("who made you?", "help"), ("what can you do", "help"),
+    ("are you chatgpt lol", "help"), ("what model are you running on", "help"),
+    ("are u an ai", "help"),
 ])
 def test_small_talk_is_not_an_answer(small, question, kind):
     result = small.match(question)
