@@ -15,6 +15,8 @@ NOT_SURE = "I'm not sure the article answers that."
 GREETING = ("Hi! I answer questions about Alibaba's cross-border e-commerce (AliExpress, Lazada, "
             "Miravia, allyLikes, Cainiao, Trendyol) from ChinaTalk's article.")
 EMPTY = "Ask me a question about Alibaba's cross-border e-commerce."
+HEDGE = "Closest match I found in the article:"
+HEDGE_BELOW = 80.0  # an answer less confident than this (%) says it is only the closest match
 THANKS = "You're welcome! Ask me anything else about Alibaba's cross-border e-commerce."
 HELP = ("I'm a bot that answers questions about Alibaba's cross-border e-commerce in 2022, "
         "quoting ChinaTalk's article \"Cross-border update: Alibaba\". Ask me about AliExpress, "
@@ -64,9 +66,14 @@ def _reply_for(result: MatchResult) -> str:
         result.kind, NOT_SURE)
 
 
+def _hedged(result: MatchResult) -> bool:
+    """A less confident answer says so: users then read its quote with that in mind."""
+    return result.answered and result.score < HEDGE_BELOW
+
+
 def result_text(kb: KnowledgeBase, result: MatchResult) -> str:
     """Terminal rendering: answer, then each citation with its source, then suggestions."""
-    lines: list[str] = []
+    lines: list[str] = [HEDGE, ""] if _hedged(result) else []
     shown = _shown(result)
     if shown is not None:
         for k, entry in enumerate((shown, *result.also)):
@@ -148,6 +155,8 @@ def answer_html(kb: KnowledgeBase, result: MatchResult) -> tuple[str, list[Butto
     shown = _shown(result)
     if shown is not None:
         text = "\n\n".join(entry_html(kb, e) for e in (shown, *result.also))
+        if _hedged(result):
+            text = f"<i>{esc(HEDGE)}</i>\n\n{text}"
         return text, [entry_button(kb, s.entry_id) for s in result.suggestions]
     if result.kind in {"greeting", "thanks", "help", "empty"}:
         text = esc(_reply_for(result))

@@ -3,9 +3,11 @@ Telegram HTML (which must stay within Telegram's tag set and escape everything).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from bot.formatting import answer_html, result_json, result_text
+from bot.formatting import HEDGE, answer_html, result_json, result_text
 from bot.knowledge import load_knowledge
 from bot.matching import Matcher
 from tests.telegram_html import problems
@@ -55,3 +57,20 @@ def test_both_parts_are_answered_with_their_quotes(gapped):
 def test_a_single_answer_has_no_also(gapped):
     data = result_json(gapped.kb, gapped.match("what coupon does miravia give"))
     assert data["also"] == [] and data["gap_id"] is None and data["kind"] == "answer"
+
+
+@pytest.mark.parametrize(("score", "hedged"), [(95.0, False), (80.0, False), (79.9, True),
+                                               (61.0, True)])
+def test_a_less_confident_answer_says_it_is_the_closest_match(gapped, score, hedged):
+    result = replace(gapped.match("what coupon does miravia give"), score=score)
+    assert result.answered
+    text = result_text(gapped.kb, result)
+    html, _ = answer_html(gapped.kb, result)
+    assert text.startswith(HEDGE) is hedged
+    assert html.startswith(f"<i>{HEDGE}</i>") is hedged and problems(html) == []
+    assert "30% off" in text and "30% off" in html
+
+
+def test_a_not_sure_reply_is_not_hedged(gapped):
+    result = gapped.match("what is the weather in madrid")
+    assert not result.answered and HEDGE not in result_text(gapped.kb, result)
