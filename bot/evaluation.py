@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from bot.knowledge import Problem, normalize_for_quote
+from bot.knowledge import Entry, Problem, normalize_for_quote
 from bot.matching import Matcher, MatchResult
 
 _CASE_KEYS = {"q", "expect", "expect_any", "expect_all", "abstain", "kind", "topic", "note"}
@@ -100,13 +100,18 @@ def judge(case: Case, result: MatchResult) -> bool:
     return all(_fold(s) in haystack for s in case.expect_all)
 
 
+def entry_answers(case: Case, entry: Entry) -> bool:
+    """Whether that entry, given as the answer, would be judged right for the case."""
+    return judge(case, MatchResult(case.question, entry, 0.0, True))
+
+
 def run(matcher: Matcher, cases: Iterable[Case]) -> list[Outcome]:
     outcomes = []
     for case in cases:
         result = matcher.match(case.question)
         correct = judge(case, result)
         suggested = case.in_scope and not result.answered and any(
-            judge(case, MatchResult(case.question, matcher.kb.entries[s.entry_id], 0.0, True))
+            entry_answers(case, matcher.kb.entries[s.entry_id])
             for s in result.suggestions if s.entry_id in matcher.kb.entries)
         outcomes.append(Outcome(case, result, correct, suggested))
     return outcomes

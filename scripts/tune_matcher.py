@@ -24,13 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from bot.config import Settings
-from bot.evaluation import judge, load_cases
+from bot.evaluation import entry_answers, load_cases
 from bot.knowledge import load_knowledge
 from bot.matching import (
     FEATURES,
     MatchConfig,
     Matcher,
-    MatchResult,
     learn_word_evidence,
 )
 
@@ -62,8 +61,7 @@ class Dataset:
                 self.scored[qi, index[doc.entry.id]] = True
             if not case.abstain:
                 for e in entries:
-                    self.ok[qi, index[e.id]] = not e.gap and judge(
-                        case, MatchResult(case.question, e, 1, True))
+                    self.ok[qi, index[e.id]] = not e.gap and entry_answers(case, e)
         self.oos = np.array([c.abstain for c in cases])
         self.gap = np.array([e.gap for e in entries])  # a known gap never counts as an answer
         self.id_rank = np.argsort(np.argsort([e.id for e in entries]))
