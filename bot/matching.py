@@ -325,6 +325,10 @@ class _Doc:
     types: frozenset[str]
     phrasing_types: tuple[str, ...]  # each phrasing's question type
 
+    def unexplained(self, words: set[str]) -> set[str]:
+        """The question words none of this entry's phrasings, keywords or topic use."""
+        return {t for t in words if t not in self.qvocab}
+
 
 @dataclass(slots=True)
 class _Prepared:
@@ -582,14 +586,9 @@ class Matcher:
         query_words = set(content)
         qtype = prepared.qtype
         lexical = []
-        evidence = self.config.word_evidence
         for i in ids:
             doc = self._docs[i]
             cov = cova = missing = 0.0
-            # the most telling word this entry's phrasings do not explain ("price" in "miravia
-            # price", "names" in "which 6 countries, names please"): 0 when they explain all
-            telling = min((evidence.of(t) for t in query_words if t not in doc.qvocab),
-                          default=0.0)
             for token, weight in zip(content, idf, strict=True):
                 if token in doc.vocab:
                     cova += weight
@@ -611,8 +610,7 @@ class Matcher:
             single = max(hits) / total
             typed = max((h for h, t in zip(hits, doc.phrasing_types, strict=True)
                          if qtype is None or t == qtype), default=0.0) / total
-            lexical.append((cova + prec * total, i, cov, cova, prec, missing, single, typed,
-                            telling))
+            lexical.append((cova + prec * total, i, cov, cova, prec, missing, single, typed))
         if self.config.fuzzy_limit is not None and self.config.candidate_limit is not None:
             lexical = heapq.nlargest(self.config.fuzzy_limit, lexical,
                                      key=lambda item: (item[0], -item[1]))
@@ -632,8 +630,12 @@ class Matcher:
         numbers = {t for t in content if t[0].isdigit()}
         length = 100.0 * min(len(query_words), 10) / 10
         out = []
-        for k, (_, _, cov, cova, prec, missing, single, typed, telling) in enumerate(lexical):
+        evidence = self.config.word_evidence
+        for k, (_, _, cov, cova, prec, missing, single, typed) in enumerate(lexical):
             doc = docs[k]
+            # the most telling word this entry's phrasings do not explain ("price" in "miravia
+            # price", "names" in "which 6 countries, names please"): 0 when they explain all
+            telling = min(map(evidence.of, doc.unexplained(query_words)), default=0.0)
             mismatch = 100.0 if prepared.qtype and prepared.qtype not in doc.types else 0.0
             number_mismatch = 100.0 if numbers - doc.vocab else 0.0
             known = 100 * cova / known_total if known_total else 0.0
@@ -714,7 +716,7 @@ def learn_word_evidence(kb: KnowledgeBase, config: MatchConfig | None = None, *,
             if not ranked or ranked[0][1].entry.gap:
                 continue  # a gap on top is an honest "not in the article" either way
             top = ranked[0][1]
-            words = {t for t in prepared.content if t not in top.qvocab}
+            words = top.unexplained(set(prepared.content))
             if not kb.entries[entry_id].gap and top.entry.id == entry_id:
                 harmless.update(words)
                 right += 1
