@@ -79,6 +79,11 @@ class Dataset:
         self.answerable = self.valid & ~self.gap[top]  # rows where confidence decides
         return top, x, self.ok[rows, top]
 
+    def answered(self, p, threshold):
+        """The questions the bot answers at that threshold, given each one's confidence `p`
+        (after `top`; a topic's overview is always answered, a known gap never is)."""
+        return self.answerable & ((p >= threshold) | (self.forced >= 0))
+
     def rates(self, answered, right, rows=None):
         """In-scope accuracy, correct abstentions and confidently wrong, over `rows` (a mask
         of the questions `answered` and `right` were taken from; all when None)."""
@@ -180,7 +185,7 @@ def main() -> None:
         misses) would decide alone what every user gets."""
         best = None
         for threshold in np.arange(0.2, 0.95, 0.025):
-            answered = data.answerable & ((p >= threshold) | (data.forced >= 0))
+            answered = data.answered(p, threshold)
             objective = float(np.mean([objective_of(answered, answered_ok, data, data.file == f)
                                        for f in np.unique(data.file)]))
             acc, abstain, wrong = data.rates(answered, answered_ok)
@@ -201,7 +206,7 @@ def main() -> None:
             cv[folds == k] = 1 / (1 + np.exp(-(x[folds == k] @ wk + bk)))
         if curve:  # what each threshold trades: for an admin choosing ANSWER_THRESHOLD
             for threshold in np.arange(0.5, 0.951, 0.05):
-                answered = dev.answerable & ((cv >= threshold) | (dev.forced >= 0))
+                answered = dev.answered(cv, threshold)
                 acc, abstain, wrong = dev.rates(answered, right)
                 print(f"  threshold {threshold:.2f}: accuracy {acc:.3f} abstain {abstain:.3f} "
                       f"wrong {wrong:.3f}")
@@ -240,8 +245,7 @@ def main() -> None:
     for rep in reports:
         _, xr, right_r = rep.top(rank_weights)
         p = 1 / (1 + np.exp(-(xr @ w + b)))
-        a, ab, wr = rep.rates(rep.answerable & ((p >= threshold) | (rep.forced >= 0)),
-                             right_r)
+        a, ab, wr = rep.rates(rep.answered(p, threshold), right_r)
         print(f"{rep.path.name}: accuracy {a:.3f} abstain {ab:.3f} wrong {wr:.3f}")
     print(f"\nrank_weights={config.rank_weights}")
     print(f"confidence_weights={config.confidence_weights}")
