@@ -11,8 +11,9 @@ How a question is scored:
    the same first letter (rapidfuzz `fuzz.ratio`), so "lazda" and "aliexpres" still match.
 3. An inverted index picks candidate entries sharing the question's rarer words; each gets the
    signals in FEATURES (rapidfuzz `token_set_ratio` / `token_sort_ratio` on content words,
-   IDF coverage, precision, question-type and number mismatches, what the words the entry does
-   not explain usually mean, ...), and a weighted sum ranks them.
+   IDF coverage, precision, question-type and number mismatches, a topic the question names
+   and the entry never does, what the words the entry does not explain usually mean, ...), and
+   a weighted sum ranks them.
 4. A logistic model over the best entry's signals and its margin over the runner-up gives the
    probability that it is right; below the threshold the matcher abstains with suggestions.
    Weights and threshold come from scripts/tune_matcher.py, measured on the question sets.
@@ -48,17 +49,17 @@ a about above after again against all also am an and any anyway are aren as at b
 before being between both but by can could did didn do does doesn doing don down during each else
 even ever few for from further get got gonna had has have having he her here hers him his how i if
 in into is isn it its itself just kind know let like ll me mean might more much must my
-myself no nor not now of off oh ok okay on once only or other our ours out over own please pls plz
+myself no nor not of off oh ok okay on once only or other our ours out over own please pls plz
 re really s same say says said she should so some such t tell than thank thanks that the their
 theirs them then there these they thing things think this those through thx to too u ur under
 until up us ve very want was wasn we were weren what whats whatever which while who whom whose
-when where why will with won would wouldn y yeah yes you your yours actually basically btw exactly
-specifically hey hi hello lol sooo soo nah bro guys pls literally right wait wondering question
+when where why will with won would wouldn y yeah yes you your yours actually basically btw
+hey hi hello lol sooo soo nah bro guys pls literally right wait wondering question
 quick curious anyone somebody someone explain info details deets give
 according article says said mentioned mention
-bruh ngl tho tryna yo wat dumb sorry kinda sorta wanna gotta idk imo tbh rn fr lmao omg wdym dude
+bruh ngl tho tryna yo wat dumb sorry kinda sorta wanna gotta idk imo tbh fr lmao omg wdym dude
 folks honestly stuff something anything everything go goes going went gone happen happens
-happened happening make makes made making lately currently nowadays r abt frm bc cuz coz im
+happened happening make makes made making lately r abt frm bc cuz coz im
 th st nd rd per correct true innit whos hows wheres whys remember reading read supposedly
 probably sharply massively hugely drastically dramatically decided decide
 que es el la los las de del y en un una por para con se lo al hay tiene tener tienen esta
@@ -76,6 +77,9 @@ _HOW_MANY_WORDS = frozenset({"cuanto", "cuanta", "cuantos", "cuantas"})
 _HOW_MANY = re.compile(r"\bhow (?:many|much|big|large|high|long)\b|\bwhat (?:percentage|share|"
                        r"amount|number)\b|\bcuant[oa]s?\b")
 _WHAT_YEAR = re.compile(r"\b(?:what|which) (?:year|month|date|day)\b|\bsince when\b")
+# "which 10 cities", "name the six countries": the things counted, named one by one
+_WHICH_N = re.compile(r"\b(?:which|what|name|list)(?: the| all| those| these)? (?:\d+|two|three|"
+                      r"four|five|six|seven|eight|nine|ten)\b")
 
 # Questions about the bot itself get the help text, not a fact about "who made" something.
 _ABOUT_BOT = re.compile(r"\b(?:who|what) (?:are|r) (?:you|u|ya)\b|\bwho (?:made|built|created|"
@@ -223,6 +227,8 @@ def _merge_groups(groups: list[tuple[str, ...]]) -> list[tuple[tuple[str, ...], 
 def question_type(folded: str) -> str | None:
     if _HOW_MANY.search(folded):
         return "how_many"
+    if _WHICH_N.search(folded):
+        return "which_n"
     if _WHAT_YEAR.search(folded):
         return "when"
     for word in re.findall(r"[a-z]+", folded):
@@ -236,7 +242,9 @@ def question_type(folded: str) -> str | None:
 
 FEATURES = ("token_set", "token_sort", "coverage", "answer_coverage", "precision",
             "known_coverage", "type_mismatch", "number_mismatch", "unknown", "missing_known",
-            "length", "phrasing_coverage", "gap", "typed_coverage", "unexplained_evidence")
+            "length", "phrasing_coverage", "gap", "typed_coverage", "unexplained_evidence",
+            "other_topic")
+TIE_BREAK = FEATURES.index("token_sort")
 
 @dataclass(frozen=True, slots=True)
 class WordEvidence:
@@ -281,13 +289,15 @@ class MatchConfig:
     probability that the best entry is right, and below `confidence_threshold` we abstain.
     """
 
-    rank_weights: tuple[float, ...] = (0.4, 0.2, 0.0, 0.1, 0.2, 0.1, -0.2, -0.1, 0.0, -0.1,
-                                       0.0, 0.1, 0.0, 0.2, 0.0)
+    rank_weights: tuple[float, ...] = (0.2, 0.0, 0.0, 0.4, 0.3, 0.0, -0.2, -0.2, 0.0, -0.05, 0.0,
+                                       0.0, 0.0, 0.1, 0.1, -0.2)
     confidence_weights: tuple[float, ...] = (
-        -0.01329, 0.03157, -0.01304, 0.01477, 0.01726, 0.02261, -0.01245, -0.00768, -0.04048,
-        -0.00504, 0.03063, -0.01051, 0.0, -0.00215, 0.16392, -0.0, -2.115)
-    confidence_threshold: float = 0.6
-    candidate_limit: int | None = 12  # entries scored per question; None scans them all
+        0.00539, 0.03751, -0.017, 0.02629, 0.01745, 0.03526, 0.00471, -0.01935, -0.0309, 0.00957,
+        0.02981, -0.00521, 0.0, 0.00481, 0.14015, -0.03753, -0.0, -7.2416)
+    confidence_threshold: float = 0.725
+    # entries scored per question (None scans them all); at 12, ties in the index, broken by
+    # load order, let a known gap's phrasings push the right fact out of the candidates
+    candidate_limit: int | None = 30
     common_postings: int = 2000  # words in more entries than this don't generate candidates
     fuzzy_limit: int | None = 6  # candidates that also get the (costlier) rapidfuzz signals
     suggestion_floor: float = 35.0
@@ -400,6 +410,9 @@ class Matcher:
             self._vocab_by_initial.setdefault(word[0], []).append(word)
         self._topic_words = {tuple(self.normalizer.canonical(tokenize(t))): t
                              for t in kb.topics}
+        # topic names a question can be "about"; not the umbrella one most entries use
+        self._topic_tokens = frozenset(w for words in self._topic_words if len(words) == 1
+                                       for w in words if 2 * len(postings.get(w, ())) < n)
         self._starters = self._starter_suggestions()
 
     @staticmethod
@@ -537,8 +550,10 @@ class Matcher:
         w = self.config.rank_weights
         ranked = [(sum(a * b for a, b in zip(w, f, strict=True)), doc, f)
                   for doc, f in self.features(prepared, topic)]
-        # on a tie the fact wins over a known gap, then the first id: stable across runs
-        ranked.sort(key=lambda item: (-item[0], item[1].entry.gap, item[1].entry.id))
+        # on a tie the fact wins over a known gap, then the closer wording (short questions
+        # saturate the other signals), then the first id: stable across runs
+        ranked.sort(key=lambda item: (-item[0], item[1].entry.gap, -item[2][TIE_BREAK],
+                                      item[1].entry.id))
         return ranked
 
     def candidates(self, prepared: _Prepared, topic: str | None = None) -> list[int]:
@@ -629,6 +644,7 @@ class Matcher:
         unknown = 100 * (total - known_total) / total
         numbers = {t for t in content if t[0].isdigit()}
         length = 100.0 * min(len(query_words), 10) / 10
+        named_topics = query_words & self._topic_tokens
         out = []
         evidence = self.config.word_evidence
         for k, (_, _, cov, cova, prec, missing, single, typed) in enumerate(lexical):
@@ -638,11 +654,14 @@ class Matcher:
             telling = min(map(evidence.of, doc.unexplained(query_words)), default=0.0)
             mismatch = 100.0 if prepared.qtype and prepared.qtype not in doc.types else 0.0
             number_mismatch = 100.0 if numbers - doc.vocab else 0.0
+            # "does alibaba own 100% of trendyol": a lazada entry does not answer it
+            other_topic = 100.0 if named_topics - doc.vocab else 0.0
             known = 100 * cova / known_total if known_total else 0.0
             out.append((doc, (best_set[k], best_sort[k], 100 * cov / total, 100 * cova / total,
                               100 * prec, known, mismatch, number_mismatch, unknown,
                               100 * missing / self._unknown_idf, length, 100 * single,
-                              100.0 if doc.entry.gap else 0.0, 100 * typed, 10 * telling)))
+                              100.0 if doc.entry.gap else 0.0, 100 * typed, 10 * telling,
+                              other_topic)))
         return out
 
     def related(self, entry: Entry) -> tuple[Suggestion, ...]:

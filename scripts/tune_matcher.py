@@ -28,6 +28,7 @@ from bot.evaluation import entry_answers, load_cases
 from bot.knowledge import load_knowledge
 from bot.matching import (
     FEATURES,
+    TIE_BREAK,
     MatchConfig,
     Matcher,
     learn_word_evidence,
@@ -68,8 +69,10 @@ class Dataset:
 
     def top(self, rank_weights):
         scores = np.where(self.scored, self.feats @ np.asarray(rank_weights), -1e9)
-        # the matcher's order: best score, then a fact before a gap, then the entry id
+        # the matcher's order: best score, then a fact before a gap, then the closer wording,
+        # then the entry id
         order = np.lexsort((np.broadcast_to(self.id_rank, scores.shape),
+                            -self.feats[:, :, TIE_BREAK],
                             np.broadcast_to(self.gap, scores.shape), -scores), axis=1)
         rows = np.arange(len(scores))
         top = np.where(self.forced >= 0, self.forced, order[:, 0])
@@ -166,6 +169,7 @@ def main() -> None:
         "unknown": [0], "missing_known": [0, -0.05, -0.1], "length": [0],
         "phrasing_coverage": [0, 0.1, 0.2, 0.4], "gap": [0, -0.05, -0.1, -0.2, -0.3],
         "typed_coverage": [0, 0.1, 0.2, 0.4], "unexplained_evidence": [0, 0.05, 0.1, 0.2],
+        "other_topic": [0, -0.05, -0.1, -0.2],
     }
     in_scope = ~dev.oos & dev.valid
     out_of_scope = dev.oos & dev.valid
