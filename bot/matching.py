@@ -74,8 +74,9 @@ QUESTION_TYPES = {
     "why": "why", "porque": "why",
 }
 _HOW_MANY_WORDS = frozenset({"cuanto", "cuanta", "cuantos", "cuantas"})
-_HOW_MANY = re.compile(r"\bhow (?:many|much|big|large|high|long)\b|\bwhat (?:percentage|share|"
+_HOW_MANY = re.compile(r"\bhow (?:many|much|big|large|high)\b|\bwhat (?:percentage|share|"
                        r"amount|number)\b|\bcuant[oa]s?\b")
+_HOW_LONG = re.compile(r"\bhow long\b")
 _WHAT_YEAR = re.compile(r"\b(?:what|which) (?:year|month|date|day)\b|\bsince when\b")
 # "which 10 cities", "name the six countries": the things counted, named one by one
 _WHICH_N = re.compile(r"\b(?:which|what|name|list)(?: the| all| those| these)? (?:\d+|two|three|"
@@ -227,6 +228,8 @@ def _merge_groups(groups: list[tuple[str, ...]]) -> list[tuple[tuple[str, ...], 
 def question_type(folded: str) -> str | None:
     if _HOW_MANY.search(folded):
         return "how_many"
+    if _HOW_LONG.search(folded):
+        return "how_long"
     if _WHICH_N.search(folded):
         return "which_n"
     if _WHAT_YEAR.search(folded):
@@ -292,8 +295,8 @@ class MatchConfig:
     rank_weights: tuple[float, ...] = (0.2, 0.0, 0.0, 0.4, 0.3, 0.0, -0.2, -0.2, 0.0, -0.05, 0.0,
                                        0.0, 0.0, 0.1, 0.1, -0.2)
     confidence_weights: tuple[float, ...] = (
-        0.00539, 0.03751, -0.017, 0.02629, 0.01745, 0.03526, 0.00471, -0.01935, -0.0309, 0.00957,
-        0.02981, -0.00521, 0.0, 0.00481, 0.14015, -0.03753, -0.0, -7.2416)
+        0.00737, 0.04087, -0.0151, 0.02665, 0.01683, 0.03146, 0.00614, -0.0198, -0.02856, 0.00818,
+        0.02873, -0.00697, 0.0, 0.00689, 0.14107, -0.037, -0.0, -7.3684)
     confidence_threshold: float = 0.725
     # entries scored per question (None scans them all); at 12, ties in the index, broken by
     # load order, let a known gap's phrasings push the right fact out of the candidates

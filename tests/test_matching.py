@@ -348,10 +348,11 @@ def test_shipped_word_evidence_is_the_default(matcher):
     ("name the six countries please", "which_n"),
     ("list the 5 platforms", "which_n"),
     ("how many cities get the lockers", "how_many"),
+    ("how long has aliexpress had pickup points", "how_long"),
     ("which platforms were merged", None),
     ("which year did lazada change hands", "when"),
 ])
-def test_question_type_tells_naming_the_counted_things_from_counting_them(question, qtype):
+def test_question_type_tells_counting_from_naming_and_from_duration(question, qtype):
     assert question_type(question) == qtype
 
 
@@ -374,7 +375,7 @@ def test_an_entry_of_another_topic_does_not_win_a_question_naming_a_topic(matche
 
 @pytest.mark.parametrize(("word", "same"), [
     ("exactly", "specifically"), ("precisely", "exact"),
-    ("currently", "nowadays"), ("today", "now"),
+    ("currently", "nowadays"), ("today", "now"), ("at this point", "now"),
 ])
 def test_asking_for_precision_or_the_present_is_evidence_not_filler(matcher, word, same):
     """A near miss often says so: "which countries exactly", "who runs it now"."""
