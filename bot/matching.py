@@ -295,9 +295,9 @@ class MatchConfig:
     rank_weights: tuple[float, ...] = (0.2, 0.0, 0.0, 0.4, 0.3, 0.0, -0.2, -0.2, 0.0, -0.05, 0.0,
                                        0.0, 0.0, 0.1, 0.1, -0.2)
     confidence_weights: tuple[float, ...] = (
-        0.00737, 0.04087, -0.0151, 0.02665, 0.01683, 0.03146, 0.00614, -0.0198, -0.02856, 0.00818,
-        0.02873, -0.00697, 0.0, 0.00689, 0.14107, -0.037, -0.0, -7.3684)
-    confidence_threshold: float = 0.725
+        -0.00865, 0.03539, -0.01573, 0.01533, 0.01617, 0.01853, 0.00543, -0.0186, -0.0482,
+        -0.00932, 0.02677, -0.00789, 0.0, 0.00593, 0.1385, -0.04157, -0.0, -2.6067)
+    confidence_threshold: float = 0.7
     # entries scored per question (None scans them all); at 12, ties in the index, broken by
     # load order, let a known gap's phrasings push the right fact out of the candidates
     candidate_limit: int | None = 30
@@ -465,8 +465,14 @@ class Matcher:
             if sub.answered and sub.entry is not None and sub.entry not in found:
                 found.append(sub.entry)
         if result.answered and result.entry is not None:
-            also = tuple(e for e in found if e is not result.entry)[:MAX_PARTS - 1]
-            return replace(result, also=also)
+            # answers in the order the parts ask them; the whole question's match leads only
+            # when no part found it
+            ordered = found if result.entry in found else [result.entry, *found]
+            first = ordered[0]
+            if first is result.entry:
+                return replace(result, also=tuple(ordered[1:MAX_PARTS]))
+            return replace(result, entry=first, suggestions=self.related(first),
+                           best_id=first.id, also=tuple(ordered[1:MAX_PARTS]))
         if found and all(sub.answered for sub in subs if sub.kind != "empty"):
             first = found[0]
             score = min(sub.score for sub in subs if sub.answered)
@@ -602,6 +608,7 @@ class Matcher:
         total = sum(idf) or 1.0
         known_total = sum(w for t, w in zip(content, idf, strict=True) if t in self._vocab_set)
         query_words = set(content)
+        ordered = sorted(query_words)  # a fixed order: float sums, and so ties, alike in every run
         qtype = prepared.qtype
         lexical = []
         for i in ids:
@@ -617,7 +624,7 @@ class Matcher:
                     # question ("who is the CEO of Cainiao") names something known elsewhere
                     missing = weight
             hits = [0.0] * len(doc.phrasings)
-            for token in query_words:
+            for token in ordered:
                 for j in doc.phrasing_postings.get(token, ()):
                     hits[j] += self._idf[token]
             weights = self._phrasing_weight[i]

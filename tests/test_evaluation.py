@@ -108,15 +108,15 @@ class _FixedMatcher:
 # Accuracy cannot silently regress: each question set must keep meeting its floor (a little
 # below the measured figures, which the README and issue notes give).
 FLOORS = {
-    DEV_SET: {"accuracy": 0.94, "abstain": 0.93, "wrong": 0.03},
-    HOLDOUT_SET: {"accuracy": 0.86, "abstain": 0.95, "wrong": 0.025},
-    CHAT_SET: {"accuracy": 0.93, "abstain": 0.97, "wrong": 0.02},
-    NEARMISS_SET: {"accuracy": 0.86, "abstain": 0.89, "wrong": 0.065},
-    ANALYSTS_SET: {"accuracy": 0.87, "abstain": 0.94, "wrong": 0.02},
-    PRACTITIONERS_SET: {"accuracy": 0.875, "abstain": 0.94, "wrong": 0.03},
-    HELDOUT_SET: {"accuracy": 0.83, "abstain": 0.91, "wrong": 0.045},
-    FRESH_SET: {"accuracy": 0.88, "abstain": 0.92, "wrong": 0.045},
-    BLIND_SET: {"accuracy": 0.83, "abstain": 0.86, "wrong": 0.035},
+    DEV_SET: {"accuracy": 0.945, "abstain": 0.92, "wrong": 0.035},
+    HOLDOUT_SET: {"accuracy": 0.87, "abstain": 0.94, "wrong": 0.025},
+    CHAT_SET: {"accuracy": 0.93, "abstain": 0.95, "wrong": 0.02},
+    NEARMISS_SET: {"accuracy": 0.88, "abstain": 0.89, "wrong": 0.065},
+    ANALYSTS_SET: {"accuracy": 0.895, "abstain": 0.92, "wrong": 0.025},
+    PRACTITIONERS_SET: {"accuracy": 0.87, "abstain": 0.96, "wrong": 0.025},
+    HELDOUT_SET: {"accuracy": 0.83, "abstain": 0.93, "wrong": 0.035},
+    FRESH_SET: {"accuracy": 0.885, "abstain": 0.90, "wrong": 0.035},
+    BLIND_SET: {"accuracy": 0.85, "abstain": 0.88, "wrong": 0.03},
 }
 
 
