@@ -27,6 +27,7 @@ PRACTITIONERS_SET = KNOWLEDGE_DIR / "eval" / "practitioners.yaml"
 HELDOUT_SET = KNOWLEDGE_DIR / "eval" / "heldout.yaml"  # never tuned on: see its header
 FRESH_SET = KNOWLEDGE_DIR / "eval" / "fresh.yaml"  # never tuned on either: see its header
 BLIND_SET = KNOWLEDGE_DIR / "eval" / "blind.yaml"  # measured once: see its header
+BLIND2_SET = KNOWLEDGE_DIR / "eval" / "blind2.yaml"  # measured once: see its header
 PUBLIC_SET = ROOT.parent / "shared" / "eval" / "public.yaml"
 
 
