@@ -285,7 +285,7 @@ def phrasings_fingerprint(kb: KnowledgeBase) -> str:
 
 @dataclass(frozen=True, slots=True)
 class MatchConfig:
-    """Weights and thresholds, chosen on the dev set by scripts/tune_matcher.py.
+    """Weights and thresholds, chosen on the six tuning question sets by scripts/tune_matcher.py.
 
     `rank_weights` order the entries (one weight per FEATURES item); `confidence_weights`
     (FEATURES of the best entry, then its margin over the runner-up, then a bias) give the
