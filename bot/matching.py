@@ -177,6 +177,12 @@ def stem(token: str) -> str:
     return token
 
 
+# words that set the topic right after them aside: "not the lazada money", "apart from lazada"
+# (stemmed, as question tokens are)
+_SET_ASIDE = frozenset(map(stem, ("not", "except", "besides", "apart", "excluding", "without",
+                                  "beyond", "ignoring", "aside")))
+
+
 class TextNormalizer:
     """Folds synonyms to one canonical word sequence, longest phrase first."""
 
@@ -654,7 +660,7 @@ class Matcher:
         unknown = 100 * (total - known_total) / total
         numbers = {t for t in content if t[0].isdigit()}
         length = 100.0 * min(len(query_words), 10) / 10
-        named_topics = query_words & self._topic_tokens
+        named_topics = self.named_topics(prepared)
         out = []
         evidence = self.config.word_evidence
         for k, (_, _, cov, cova, prec, missing, single, typed) in enumerate(lexical):
@@ -673,6 +679,13 @@ class Matcher:
                               100.0 if doc.entry.gap else 0.0, 100 * typed, 10 * telling,
                               other_topic)))
         return out
+
+    def named_topics(self, prepared: _Prepared) -> set[str]:
+        """The topics a question is about: "... not the lazada money", "apart from lazada" name
+        Lazada only to set it aside."""
+        tokens = prepared.tokens
+        return {token for k, token in enumerate(tokens) if token in self._topic_tokens
+                and not _SET_ASIDE & set(tokens[max(0, k - 2):k])}
 
     def related(self, entry: Entry) -> tuple[Suggestion, ...]:
         return tuple(Suggestion(r, self.kb.entries[r].questions[0], 0.0)

@@ -381,3 +381,14 @@ def test_asking_for_precision_or_the_present_is_evidence_not_filler(matcher, wor
     """A near miss often says so: "which countries exactly", "who runs it now"."""
     assert matcher.prepare(f"lazada {word}").content == matcher.prepare(f"lazada {same}").content
     assert len(matcher.prepare(f"lazada {word}").content) == 2
+
+
+@pytest.mark.parametrize(("question", "named"), [
+    ("lazada ceo", {"lazada"}),
+    ("how much is alibaba putting into turkey, not the lazada money", set()),
+    ("apart from lazada, what does alibaba own abroad", set()),
+    ("besides trendyol who makes things in turkey", set()),
+    ("which other markets does lazada serve", {"lazada"}),
+])
+def test_a_topic_set_aside_is_not_what_the_question_is_about(matcher, question, named):
+    assert matcher.named_topics(matcher.prepare(question)) == named
