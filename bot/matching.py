@@ -474,9 +474,7 @@ class Matcher:
             # answers in the order the parts ask them; the whole question's match leads only
             # when no part found it
             ordered = found if result.entry in found else [result.entry, *found]
-            first = ordered[0]
-            if first is result.entry:
-                return replace(result, also=tuple(ordered[1:MAX_PARTS]))
+            first = ordered[0]  # an answer's suggestions and best_id follow its entry
             return replace(result, entry=first, suggestions=self.related(first),
                            best_id=first.id, also=tuple(ordered[1:MAX_PARTS]))
         if found and all(sub.answered for sub in subs if sub.kind != "empty"):
