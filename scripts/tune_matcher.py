@@ -169,7 +169,7 @@ def main() -> None:
         "unknown": [0], "missing_known": [0, -0.05, -0.1], "length": [0],
         "phrasing_coverage": [0, 0.1, 0.2, 0.4], "gap": [0, -0.05, -0.1, -0.2, -0.3],
         "typed_coverage": [0, 0.1, 0.2, 0.4], "unexplained_evidence": [0, 0.05, 0.1, 0.2],
-        "other_topic": [0, -0.05, -0.1, -0.2],
+        "other_topic": [0, -0.05, -0.1, -0.2], "year_mismatch": [0, -0.1, -0.2, -0.4],
     }
     in_scope = ~dev.oos & dev.valid
     out_of_scope = dev.oos & dev.valid
