@@ -82,6 +82,14 @@ _WHAT_YEAR = re.compile(r"\b(?:what|which) (?:year|month|date|day)\b|\bsince whe
 _WHICH_N = re.compile(r"\b(?:which|what|name|list)(?: the| all| those| these)? (?:\d+|two|three|"
                       r"four|five|six|seven|eight|nine|ten)\b")
 
+# "besides covid and competition, what else ...": what a question sets aside is not what it asks
+# about, so those words (at most six, up to a comma or the next question word) are dropped
+_ASIDE_SPAN = re.compile(r"\b(besides|apart from|aside from|other than|except for|except)\s+"
+                         r"(?:(?!what|who|whom|which|how|when|where|why|is|are|was|were|did|does|"
+                         r"do|has|have|had|can|could|would|will)[^\s,?;:.!]+\s*){1,6}?"
+                         r"(?=[,?;:.!]|\s+(?:what|who|whom|which|how|when|where|why|is|are|was|"
+                         r"were|did|does|do|has|have|had|can|could|would|will)\b|$)")
+
 # Questions about the bot itself get the help text, not a fact about "who made" something.
 _ABOUT_BOT = re.compile(r"\b(?:who|what) (?:are|r) (?:you|u|ya)\b|\bwho (?:made|built|created|"
                         r"wrote|programmed) (?:you|u|this bot|this)\b|\bwhat can (?:you|u) do\b"
@@ -408,7 +416,7 @@ class Matcher:
                 postings.setdefault(token, []).append(i)
         self._postings = {t: tuple(ids) for t, ids in postings.items()}
         self._phrasing_weight = tuple(
-            tuple(sum(self._idf[t] for t in words) or 1.0 for words in doc_words)
+            tuple(sum(self._idf[t] for t in sorted(words)) or 1.0 for words in doc_words)
             for doc_words in phrasing_words)
         self._unknown_idf = math.log((n + 1) / 0.5)
         self._vocab_set = frozenset(self._idf)
@@ -446,7 +454,8 @@ class Matcher:
     def prepare(self, question: str) -> _Prepared:
         text = question[:MAX_QUESTION_CHARS]
         folded = fold(text)
-        raw = tokenize_folded(folded)
+        aside = _ASIDE_SPAN.sub(" ", folded)
+        raw = tokenize_folded(aside if tokenize_folded(_ASIDE_SPAN.sub("", folded)) else folded)
         tokens = self.normalizer.canonical([self._correct(t) for t in raw])
         # correct again after folding synonyms: a corrected word may complete a phrase
         tokens = self.normalizer.canonical(tokens)
