@@ -442,3 +442,15 @@ def test_names_and_phrases_users_vary_fold_alike(matcher, typed, meant):
 
 def test_share_the_verb_is_not_a_share_price(matcher):
     assert "valuation" not in matcher.prepare("did alibaba share its sales figures").content
+
+
+@pytest.mark.parametrize(("question", "dropped", "kept"), [
+    ("besides covid and competition, what else made business harder for alibaba",
+     {"covid", "competitor"}, {"business", "harder", "alibaba"}),
+    ("apart from lazada, what does alibaba own abroad", {"lazada"}, {"alibaba"}),
+    ("other than spain which countries does miravia ship to", {"spain"}, {"miravia"}),
+    ("besides", set(), {"besid"}),  # nothing left once set aside: the words stay
+])
+def test_what_a_question_sets_aside_is_not_matched(matcher, question, dropped, kept):
+    content = set(matcher.prepare(question).content)
+    assert not content & dropped and kept <= content
