@@ -310,9 +310,9 @@ class MatchConfig:
     rank_weights: tuple[float, ...] = (0.2, 0.0, 0.0, 0.4, 0.3, 0.0, -0.2, -0.2, 0.0, -0.05, 0.0,
                                        0.0, 0.0, 0.1, 0.1, -0.2, 0.0)
     confidence_weights: tuple[float, ...] = (
-        -0.00779, 0.03732, -0.01569, 0.01545, 0.01263, 0.01823, 0.00617, 0.00124, -0.05141,
-        -0.01139, 0.02861, -0.00946, 0.0, 0.00718, 0.13711, -0.04136, -0.06432, -0.0, -2.5377)
-    confidence_threshold: float = 0.65
+        -0.00648, 0.03555, -0.0135, 0.01563, 0.0142, 0.01806, -0.00113, -0.00421, -0.05238,
+        -0.00718, 0.02585, -0.00934, 0.0, 0.00565, 0.16106, -0.0408, -0.05635, -0.0, -2.4914)
+    confidence_threshold: float = 0.7
     # entries scored per question (None scans them all); at 12, ties in the index, broken by
     # load order, let a known gap's phrasings push the right fact out of the candidates
     candidate_limit: int | None = 30
