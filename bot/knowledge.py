@@ -614,6 +614,21 @@ class _Builder:
             else:
                 self.phrasing_owner[key] = (eid, f"{check.name}:{q_line}")
 
+    def _aliases_in_synonym_groups(self) -> list[Problem]:
+        """The matcher joins a topic to any synonym group sharing one of its names, so the
+        topic would become that ordinary word ("cainiao" as "delivery")."""
+        groups = {" ".join(w.split()): group for group in self.synonyms for w in group}
+        found = []
+        for tid, topic in self.topics.items():
+            file, line = self.defined_at[("topic", tid)]
+            for name in (tid, *topic.aliases):
+                group = groups.get(" ".join(name.lower().split()))
+                if group is not None:
+                    found.append(Problem(file, line, tid, f"alias {name!r} is also in the "
+                                         f"synonym group [{', '.join(group)}]: the topic and "
+                                         "those words would become one word", "warning"))
+        return found
+
     def finish(self, directory: str, sources_dir: Path | None) -> KnowledgeBase:
         problems = self.problems
         known = {"source": self.sources, "topic": self.topics, "entry": self.entries}
@@ -640,6 +655,7 @@ class _Builder:
                 problems.append(Problem(file, line, tid, "topic has no entries", "warning"))
             elif topic.overview is None:
                 topics[tid] = replace(topic, overview=own[0])
+        problems.extend(self._aliases_in_synonym_groups())
         verified, reason = _verify_quotes(self.citation_sites, self.sources, sources_dir,
                                           problems)
         if any(p.severity == "error" for p in problems):

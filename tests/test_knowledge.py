@@ -335,6 +335,19 @@ def test_unreadable_file_is_reported(make_kb, monkeypatch):
 # --- the real knowledge base -------------------------------------------------------------------
 
 
+def test_a_topic_alias_in_a_synonym_group_is_a_warning(make_kb):
+    """The matcher would fold the topic into that ordinary word ("cainiao" became "delivery")."""
+    kdir, sdir = make_kb({"synonyms.yaml": """\
+        synonyms:
+          - [Miravai, new platform]
+        """})
+    kb = load_knowledge(kdir, sdir)
+    assert [w.severity for w in kb.warnings] == ["warning"]
+    assert "alias 'miravai' is also in the synonym group [miravai, new platform]" in \
+        kb.warnings[0].message
+    assert kb.warnings[0].entry == "miravia"
+
+
 def test_real_knowledge_base_is_valid_and_every_quote_verified(kb: KnowledgeBase):
     assert kb.quotes_total > 0
     assert kb.quotes_verified == kb.quotes_total
