@@ -310,9 +310,9 @@ class MatchConfig:
     rank_weights: tuple[float, ...] = (0.2, 0.0, 0.0, 0.4, 0.3, 0.0, -0.2, -0.2, 0.0, -0.05, 0.0,
                                        0.0, 0.0, 0.1, 0.1, -0.2, 0.0)
     confidence_weights: tuple[float, ...] = (
-        -0.00648, 0.03555, -0.0135, 0.01563, 0.0142, 0.01806, -0.00113, -0.00421, -0.05238,
-        -0.00718, 0.02585, -0.00934, 0.0, 0.00565, 0.16106, -0.0408, -0.05635, -0.0, -2.4914)
-    confidence_threshold: float = 0.7
+        -0.00944, 0.03832, -0.01002, 0.01484, 0.01305, 0.01621, -0.00103, -0.00414, -0.05081,
+        -0.00709, 0.02686, -0.00844, 0.0, 0.00606, 0.15141, -0.04154, -0.05715, -0.0, -2.5676)
+    confidence_threshold: float = 0.725
     # entries scored per question (None scans them all); at 12, ties in the index, broken by
     # load order, let a known gap's phrasings push the right fact out of the candidates
     candidate_limit: int | None = 30
