@@ -84,7 +84,7 @@ _WHICH_N = re.compile(r"\b(?:which|what|name|list)(?: the| all| those| these)? (
 
 # "besides covid and competition, what else ...": what a question sets aside is not what it asks
 # about, so those words (at most six, up to a comma or the next question word) are dropped
-_ASIDE_SPAN = re.compile(r"\b(besides|apart from|aside from|other than|except for|except)\s+"
+_ASIDE_SPAN = re.compile(r"\b(?:besides|apart from|aside from|other than|except for|except)\s+"
                          r"(?:(?!what|who|whom|which|how|when|where|why|is|are|was|were|did|does|"
                          r"do|has|have|had|can|could|would|will)[^\s,?;:.!]+\s*){1,6}?"
                          r"(?=[,?;:.!]|\s+(?:what|who|whom|which|how|when|where|why|is|are|was|"
@@ -454,8 +454,8 @@ class Matcher:
     def prepare(self, question: str) -> _Prepared:
         text = question[:MAX_QUESTION_CHARS]
         folded = fold(text)
-        aside = _ASIDE_SPAN.sub(" ", folded)
-        raw = tokenize_folded(aside if tokenize_folded(_ASIDE_SPAN.sub("", folded)) else folded)
+        # a question of nothing but what it sets aside keeps its words
+        raw = tokenize_folded(_ASIDE_SPAN.sub(" ", folded)) or tokenize_folded(folded)
         tokens = self.normalizer.canonical([self._correct(t) for t in raw])
         # correct again after folding synonyms: a corrected word may complete a phrase
         tokens = self.normalizer.canonical(tokens)
