@@ -226,6 +226,10 @@ def main() -> None:
         scored[w] = (right[in_scope].mean() + args.gap_credit * dev.gap[top][out_of_scope].mean())
     shortlist = (sorted(scored, key=lambda w: -scored[w])[: args.shortlist] if scored
                  else [tuple(args.rank_weights)])
+    if scored and MatchConfig().rank_weights not in shortlist:
+        # the shipped ranking always competes: a ranking score a little lower can still
+        # cross-validate better, and a search that can only lose it drifts between runs
+        shortlist.append(MatchConfig().rank_weights)
     rank_weights = tuple(float(v) for v in max(shortlist, key=lambda w: cross_validate(w)[0]))
     top, x, right = dev.top(rank_weights)
     print(f"rank weights {rank_weights}: dev top-1 {right[in_scope].mean():.3f}, "

@@ -119,7 +119,7 @@ FLOORS = {
     PRACTITIONERS_SET: {"accuracy": 0.875, "abstain": 0.97, "wrong": 0.02},
     HELDOUT_SET: {"accuracy": 0.83, "abstain": 0.93, "wrong": 0.035},
     FRESH_SET: {"accuracy": 0.885, "abstain": 0.92, "wrong": 0.03},
-    BLIND_SET: {"accuracy": 0.85, "abstain": 0.88, "wrong": 0.03},
+    BLIND_SET: {"accuracy": 0.85, "abstain": 0.86, "wrong": 0.035},
     BLIND2_SET: {"accuracy": 0.885, "abstain": 0.95, "wrong": 0.025},
     BLIND3_SET: {"accuracy": 0.875, "abstain": 0.95, "wrong": 0.03},
 }
