@@ -84,11 +84,11 @@ _WHICH_N = re.compile(r"\b(?:which|what|name|list)(?: the| all| those| these)? (
 
 # "besides covid and competition, what else ...": what a question sets aside is not what it asks
 # about, so those words (at most six, up to a comma or the next question word) are dropped
+_ASIDE_END = (r"(?:what|who|whom|which|how|when|where|why|is|are|was|were|did|does|do|has|have|"
+               r"had|can|could|would|will)\b")
 _ASIDE_SPAN = re.compile(r"\b(?:besides|apart from|aside from|other than|except for|except)\s+"
-                         r"(?:(?!what|who|whom|which|how|when|where|why|is|are|was|were|did|does|"
-                         r"do|has|have|had|can|could|would|will)[^\s,?;:.!]+\s*){1,6}?"
-                         r"(?=[,?;:.!]|\s+(?:what|who|whom|which|how|when|where|why|is|are|was|"
-                         r"were|did|does|do|has|have|had|can|could|would|will)\b|$)")
+                         rf"(?:(?!{_ASIDE_END})[^\s,?;:.!]+\s*){{1,6}}?"
+                         rf"(?=[,?;:.!]|\s+{_ASIDE_END}|$)")
 
 # Questions about the bot itself get the help text, not a fact about "who made" something.
 _ABOUT_BOT = re.compile(r"\b(?:who|what) (?:are|r) (?:you|u|ya)\b|\bwho (?:made|built|created|"
