@@ -757,8 +757,9 @@ def learn_word_evidence(kb: KnowledgeBase, config: MatchConfig | None = None, *,
     harmless: Counter[str] = Counter()
     telling: Counter[str] = Counter()
     right = wrong = 0
+    phrasings = [(e.id, j, q) for e in kb.entries.values() for j, q in enumerate(e.questions)]
     for seed in seeds:
-        items = [(e.id, j, q) for e in kb.entries.values() for j, q in enumerate(e.questions)]
+        items = phrasings.copy()
         random.Random(seed).shuffle(items)
         for k in range(folds):
             held = items[k::folds]
