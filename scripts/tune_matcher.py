@@ -218,18 +218,19 @@ def main() -> None:
 
     # Step 1, ranking: a right entry first for in-scope questions, and a known gap first for the
     # others. Step 2: of the best rankings, the one whose confidence model cross-validates best.
+    shipped = MatchConfig().rank_weights
     scored: dict[tuple[float, ...], float] = {}
     for trial in range(0 if args.rank_weights else args.trials):
-        w = (MatchConfig().rank_weights if trial == 0
+        w = (shipped if trial == 0
              else tuple(rng.choice(choices[name]) for name in FEATURES))
         top, _, right = dev.top(w)
         scored[w] = (right[in_scope].mean() + args.gap_credit * dev.gap[top][out_of_scope].mean())
     shortlist = (sorted(scored, key=lambda w: -scored[w])[: args.shortlist] if scored
                  else [tuple(args.rank_weights)])
-    if scored and MatchConfig().rank_weights not in shortlist:
+    if scored and shipped not in shortlist:
         # the shipped ranking always competes: a ranking score a little lower can still
         # cross-validate better, and a search that can only lose it drifts between runs
-        shortlist.append(MatchConfig().rank_weights)
+        shortlist.append(shipped)
     rank_weights = tuple(float(v) for v in max(shortlist, key=lambda w: cross_validate(w)[0]))
     top, x, right = dev.top(rank_weights)
     print(f"rank weights {rank_weights}: dev top-1 {right[in_scope].mean():.3f}, "
