@@ -26,7 +26,6 @@ import hashlib
 import heapq
 import json
 import math
-import random
 import re
 import unicodedata
 from collections import Counter
@@ -740,6 +739,13 @@ class Matcher:
         return tuple(picks[:3])
 
 
+def phrasing_fold(seed: int, entry_id: str, question: str, folds: int) -> int:
+    """A phrasing's fold follows from its own text, so editing one entry leaves every other
+    phrasing in its fold: a shuffled list moved them all, and the evidence with them."""
+    digest = hashlib.blake2b(f"{seed}\0{entry_id}\0{question}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big") % folds
+
+
 def learn_word_evidence(kb: KnowledgeBase, config: MatchConfig | None = None, *,
                         folds: int = 5, alpha: float = 3.0,
                         seeds: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)) -> WordEvidence:
@@ -750,8 +756,9 @@ def learn_word_evidence(kb: KnowledgeBase, config: MatchConfig | None = None, *,
     harmless; a phrasing that lands on the wrong fact, above all a known gap's ("which 6
     countries, the names?" landing on the count), shows them to mark a near miss. The result is
     each word's log-odds of the two, smoothed by `alpha`; no question set is involved. Counts
-    are averaged over one random split into folds per seed: with one split, which phrasings
-    happen to be held out together moved the tuned objective by about 0.01.
+    are averaged over one split into folds per seed: with one split, which phrasings happen to
+    be held out together moved the tuned objective by about 0.01. A phrasing's fold is drawn
+    from its own text (`phrasing_fold`), so a curator's edit moves only its own phrasings.
     """
     config = replace(config or MatchConfig(), word_evidence=WordEvidence())
     harmless: Counter[str] = Counter()
@@ -759,10 +766,10 @@ def learn_word_evidence(kb: KnowledgeBase, config: MatchConfig | None = None, *,
     right = wrong = 0
     phrasings = [(e.id, j, q) for e in kb.entries.values() for j, q in enumerate(e.questions)]
     for seed in seeds:
-        items = phrasings.copy()
-        random.Random(seed).shuffle(items)
+        fold_of = [phrasing_fold(seed, entry_id, question, folds)
+                   for entry_id, _, question in phrasings]
         for k in range(folds):
-            held = items[k::folds]
+            held = [item for item, f in zip(phrasings, fold_of, strict=True) if f == k]
             out = {(entry_id, j) for entry_id, j, _ in held}
             entries = {e.id: replace(e, questions=tuple(q for j, q in enumerate(e.questions)
                                                         if (e.id, j) not in out)

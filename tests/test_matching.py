@@ -21,6 +21,7 @@ from bot.matching import (
     WordEvidence,
     fold,
     learn_word_evidence,
+    phrasing_fold,
     phrasings_fingerprint,
     question_type,
     shipped_word_evidence,
@@ -349,6 +350,15 @@ def test_word_evidence_is_learned_from_the_knowledge_base(make_kb):
     telling = [w for w in ("day", "hour", "city", "party", "attend") if w in evidence.words]
     assert telling and all(evidence.of(w) < 0 for w in telling)
     assert evidence.of("never-seen") == evidence.unseen
+
+
+def test_a_phrasings_fold_follows_from_its_own_text():
+    """Editing one entry must not reshuffle every other phrasing's fold (and so the evidence)."""
+    questions = [f"question number {n}" for n in range(2000)]
+    folds = [phrasing_fold(1, "entry", q, 5) for q in questions]
+    assert folds == [phrasing_fold(1, "entry", q, 5) for q in questions]  # no hidden state
+    assert all(300 < folds.count(k) < 500 for k in range(5))  # about a fifth each
+    assert folds != [phrasing_fold(2, "entry", q, 5) for q in questions]  # each seed splits anew
 
 
 def test_fingerprint_follows_what_the_evidence_learns_from(make_kb):
