@@ -309,9 +309,9 @@ class MatchConfig:
     rank_weights: tuple[float, ...] = (0.2, 0.0, 0.0, 0.4, 0.3, 0.0, -0.2, -0.2, 0.0, -0.05, 0.0,
                                        0.0, 0.0, 0.1, 0.1, -0.2, 0.0)
     confidence_weights: tuple[float, ...] = (
-        -0.01191, 0.03748, -0.00871, 0.01506, 0.01308, 0.01778, -0.00389, -0.00447, -0.04916,
-        -0.00576, 0.02699, -0.00766, 0.0, 0.00617, 0.15201, -0.04041, -0.05737, -0.0, -2.632)
-    confidence_threshold: float = 0.675
+        -0.01194, 0.0403, -0.0085, 0.0144, 0.01346, 0.01809, -0.00488, -0.00527, -0.05104,
+        -0.00492, 0.027, -0.00932, 0.0, 0.00454, 0.16415, -0.03983, -0.05799, -0.0, -2.5706)
+    confidence_threshold: float = 0.7
     # entries scored per question (None scans them all); at 12, ties in the index, broken by
     # load order, let a known gap's phrasings push the right fact out of the candidates
     candidate_limit: int | None = 30

@@ -29,6 +29,7 @@ FRESH_SET = KNOWLEDGE_DIR / "eval" / "fresh.yaml"  # never tuned on either: see 
 BLIND_SET = KNOWLEDGE_DIR / "eval" / "blind.yaml"  # measured once: see its header
 BLIND2_SET = KNOWLEDGE_DIR / "eval" / "blind2.yaml"  # measured once: see its header
 BLIND3_SET = KNOWLEDGE_DIR / "eval" / "blind3.yaml"  # never tuned on: see its header
+BLIND4_SET = KNOWLEDGE_DIR / "eval" / "blind4.yaml"  # never tuned on: see its header
 PUBLIC_SET = ROOT.parent / "shared" / "eval" / "public.yaml"
 
 

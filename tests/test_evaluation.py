@@ -14,6 +14,7 @@ from tests.conftest import (
     ANALYSTS_SET,
     BLIND2_SET,
     BLIND3_SET,
+    BLIND4_SET,
     BLIND_SET,
     CHAT_SET,
     DEV_SET,
@@ -57,7 +58,7 @@ def test_judge(case, result, correct):
 def test_load_cases_reads_both_sets():
     for path in (DEV_SET, HOLDOUT_SET, CHAT_SET, NEARMISS_SET, ANALYSTS_SET, PRACTITIONERS_SET,
                  HELDOUT_SET, FRESH_SET, BLIND_SET, BLIND2_SET, BLIND3_SET,
-                 PUBLIC_SET):
+                 BLIND4_SET, PUBLIC_SET):
         cases = load_cases(path)
         assert cases and all(c.question for c in cases)
 
@@ -111,7 +112,7 @@ class _FixedMatcher:
 # Accuracy cannot silently regress: each question set must keep meeting its floor (a little
 # below the measured figures, which the README and issue notes give).
 FLOORS = {
-    DEV_SET: {"accuracy": 0.945, "abstain": 0.94, "wrong": 0.03},
+    DEV_SET: {"accuracy": 0.95, "abstain": 0.95, "wrong": 0.02},  # the issue's targets
     HOLDOUT_SET: {"accuracy": 0.88, "abstain": 0.94, "wrong": 0.025},
     CHAT_SET: {"accuracy": 0.93, "abstain": 0.97, "wrong": 0.02},
     NEARMISS_SET: {"accuracy": 0.89, "abstain": 0.91, "wrong": 0.055},
@@ -119,9 +120,10 @@ FLOORS = {
     PRACTITIONERS_SET: {"accuracy": 0.875, "abstain": 0.97, "wrong": 0.02},
     HELDOUT_SET: {"accuracy": 0.83, "abstain": 0.93, "wrong": 0.035},
     FRESH_SET: {"accuracy": 0.885, "abstain": 0.92, "wrong": 0.03},
-    BLIND_SET: {"accuracy": 0.85, "abstain": 0.86, "wrong": 0.035},
+    BLIND_SET: {"accuracy": 0.85, "abstain": 0.90, "wrong": 0.03},
     BLIND2_SET: {"accuracy": 0.885, "abstain": 0.95, "wrong": 0.025},
     BLIND3_SET: {"accuracy": 0.875, "abstain": 0.95, "wrong": 0.03},
+    BLIND4_SET: {"accuracy": 0.905, "abstain": 0.93, "wrong": 0.025},
 }
 
 
