@@ -52,7 +52,7 @@ myself no nor not of off oh ok okay on once only or other our ours out over own 
 re really s same say says said she should so some such t tell than thank thanks that the their
 theirs them then there these they thing things think this those through thx to too u ur under
 until up us ve very want was wasn we were weren what whats whatever which while who whom whose
-when where why will with won would wouldn y yeah yes you your yours actually basically btw
+when where why will with won would wouldn y yeah yes you your yours basically btw
 hey hi hello lol sooo soo nah bro guys pls literally right wait wondering question
 quick curious anyone somebody someone explain info details deets give
 according article says said mentioned mention
@@ -61,6 +61,8 @@ folks honestly stuff something anything everything go goes going went gone happe
 happened happening make makes made making lately r abt frm bc cuz coz im
 th st nd rd per correct true innit whos hows wheres whys remember reading read supposedly teh dis
 probably sharply massively hugely drastically dramatically decided decide
+tf af wtf w lowkey highkey fam smh ikr iirc afaik lmk rly srsly ya yall yup nope hmm um uh
+ehh ah lemme ppl wen whn wher whr isnt wasnt doesnt didnt dont arent werent hasnt havent wont cant
 que es el la los las de del y en un una por para con se lo al hay tiene tener tienen esta
 estan era fue son su sus mi como muy mas pero si ya le les da dan hace
 """.split())
@@ -68,8 +70,8 @@ estan era fue son su sus mi como muy mas pero si ya le les da dan hace
 # Question words are kept apart: they say what kind of fact is wanted.
 QUESTION_TYPES = {
     "who": "who", "whom": "who", "whose": "who", "quien": "who", "quién": "who",
-    "when": "when", "cuando": "when", "cuándo": "when",
-    "where": "where", "donde": "where", "dónde": "where",
+    "when": "when", "cuando": "when", "cuándo": "when", "wen": "when", "whn": "when",
+    "where": "where", "donde": "where", "dónde": "where", "wher": "where", "whr": "where",
     "why": "why", "porque": "why",
 }
 _HOW_MANY_WORDS = frozenset({"cuanto", "cuanta", "cuantos", "cuantas"})
@@ -112,11 +114,19 @@ _PART_SPLIT = re.compile(r"\?+\s+(?=\S)|\s*;\s*|\s+[+&]\s+|\s*,?\s+(?:and|also|p
                          rf"(?:also\s+)?(?={_QUESTION_START})", re.I)
 _PART_PREFIX = re.compile(r"^([^:?]{2,40}):\s+(?=\S)")
 _YEAR = re.compile(r"(?:19|20)\d\d")
+# "lazada was bought in 2014, right?": a claim the user checks, which the article's figure answers
+_CHECKED_CLAIM = re.compile(r"[,\s](?:right|correct|yeah|yea|yes|no|true|innit|huh"
+                            r"|is that (?:so|true|right)"
+                            r"|(?:is|was|does|did|has|have|are|were)n'?t (?:it|he|she|they))\W*$")
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|[a-z0-9]+")
 _LEADING_COMMAND = re.compile(r"^\s*/([a-z0-9_]+)(?:@\w+)?\b")
 _MENTION = re.compile(r"@\w+")
 _CURRENCY = {"€": " eur ", "$": " usd ", "¥": " rmb ", "%": " percent "}
 # Units glued to a number ("1.6bn", "10cities") are split off so the number stands alone.
+# "aug2022", "nov2022": a month glued to its year
+_GLUED_YEAR = re.compile(r"\b(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|"
+                         r"aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+                         r"(?=(?:19|20)\d\d\b)")
 _GLUED_UNIT = re.compile(r"(?<![a-z\d.])(\d+(?:\.\d+)?)(bn|bln|mn|mln|m|k|b|billion|million|"
                          r"percent|eur|usd|rmb|pct|st|nd|rd|th|s)\b")
 
@@ -145,6 +155,7 @@ def tokenize_folded(text: str) -> list[str]:
     for symbol, word in _CURRENCY.items():
         text = text.replace(symbol, word)
     text = _GLUED_UNIT.sub(r"\1 \2", text)
+    text = _GLUED_YEAR.sub(r"\1 ", text)
     return [_NUMBER_WORDS.get(t) or stem(t.rstrip(".")) for t in _TOKEN.findall(text)]
 
 
@@ -364,6 +375,7 @@ class _Prepared:
     qtype: str | None
     text: str = ""
     folded: str = ""
+    checks_claim: bool = False
 
 
 class Matcher:
@@ -459,7 +471,8 @@ class Matcher:
         # correct again after folding synonyms: a corrected word may complete a phrase
         tokens = self.normalizer.canonical(tokens)
         qtype = question_type(folded) or question_type(" ".join(tokens))
-        return _Prepared(tokens, self._content(tokens), qtype, text, folded)
+        return _Prepared(tokens, self._content(tokens), qtype, text, folded,
+                         bool(_CHECKED_CLAIM.search(folded)))
 
     def match(self, question: str, topic: str | None = None) -> MatchResult:
         """The best entry for the question, or an abstention with suggestions.
@@ -665,8 +678,9 @@ class Matcher:
                 if score > best[owner]:
                     best[owner] = float(score)
         unknown = 100 * (total - known_total) / total
-        numbers = {t for t in content if t[0].isdigit()}
-        # "singles day figures in 2023": a year the entry never names is seldom a slip
+        # a figure or year the entry never names is seldom a slip ("singles day figures in
+        # 2023"), unless the user is checking a claim, which the entry's own figure corrects
+        numbers = set() if prepared.checks_claim else {t for t in content if t[0].isdigit()}
         years = {t for t in numbers if _YEAR.fullmatch(t)}
         length = 100.0 * min(len(query_words), 10) / 10
         named_topics = self.named_topics(prepared)
