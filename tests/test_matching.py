@@ -453,7 +453,15 @@ def test_a_year_the_entry_never_names_is_a_mismatch(matcher, year, mismatch):
     ("alibaba invested back in 2018", "alibaba invested in 2018"),
     ("who tf is james dong lol", "who is james dong"),
     ("whats up w allylikes", "allylikes"),
+    ("why turkey of all places", "why turkey"),
+    ("wasnt allylikes a shein knockoff", "allylikes shein clone"),
     ("wen did miravia launch", "when did miravia launch"),
+    ("headache for cross-border platforms", "challenge for cross-border platforms"),
+    ("miravia site looks janky", "miravia site looks clunky"),
+    ("is miravia bougie", "is miravia high-end"),
+    ("max value of the coupon", "maximum value of the coupon"),
+    ("which platform offset the decline", "which platform compensated the decline"),
+    ("how many did they end up with", "how many did they actually have"),
 ])
 def test_names_and_phrases_users_vary_fold_alike(matcher, typed, meant):
     assert matcher.prepare(typed).content == matcher.prepare(meant).content
