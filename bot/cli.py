@@ -22,6 +22,7 @@ from bot.evaluation import (
     load_cases,
     run,
     summarize,
+    verbatim_phrasings,
 )
 from bot.formatting import result_json, result_text
 from bot.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
@@ -166,6 +167,9 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
           f"({total.confidently_wrong}/{total.total})")
     print(f"right entry suggested:  {_pct(total.suggested_rate)}  "
           f"({total.suggested}/{total.not_answered} in-scope questions not answered)")
+    verbatim = len(verbatim_phrasings(cases, matcher.kb))
+    print(f"also a phrasing:        {_pct(verbatim / len(cases) if cases else 0.0)}  "
+          f"({verbatim}/{len(cases)} questions are a phrasing word for word)")
     below = []
     if args.min_accuracy is not None and 100 * total.accuracy < args.min_accuracy:
         below.append(f"accuracy {_pct(total.accuracy).strip()} < {args.min_accuracy}%")

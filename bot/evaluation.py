@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -10,8 +11,8 @@ from typing import Any
 
 import yaml
 
-from bot.knowledge import Entry, Problem, normalize_for_quote
-from bot.matching import Matcher, MatchResult
+from bot.knowledge import Entry, KnowledgeBase, Problem, normalize_for_quote
+from bot.matching import Matcher, MatchResult, fold
 
 _CASE_KEYS = {"q", "expect", "expect_any", "expect_all", "abstain", "kind", "topic", "note"}
 
@@ -98,6 +99,19 @@ def judge(case: Case, result: MatchResult) -> bool:
     if case.expect_any and not any(_fold(s) in haystack for s in case.expect_any):
         return False
     return all(_fold(s) in haystack for s in case.expect_all)
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"\w+", fold(text)))
+
+
+def verbatim_phrasings(cases: Iterable[Case], kb: KnowledgeBase) -> list[Case]:
+    """The questions the knowledge base holds word for word as a phrasing (case, accents and
+    punctuation aside). A question set measures questions nobody wrote phrasings from; one that
+    is a phrasing measures only that the matcher finds its own text, so a curator should see
+    how many there are, and a phrasing copied from an eval set shows up here."""
+    phrasings = {_words(q) for entry in kb.entries.values() for q in entry.questions}
+    return [case for case in cases if _words(case.question) in phrasings]
 
 
 def entry_answers(case: Case, entry: Entry) -> bool:

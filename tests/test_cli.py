@@ -135,6 +135,7 @@ def test_eval_reads_the_public_sample_as_it_is(run_cli):
     assert out.returncode == 0, out.stderr
     assert "in-scope accuracy" in out.stdout and "correct abstentions" in out.stdout
     assert "confidently wrong" in out.stdout and "right entry suggested" in out.stdout
+    assert re.search(r"also a phrasing: +[\d.]+%  \(\d+/66 questions", out.stdout)
 
 
 def test_answer_threshold_setting_reaches_the_matcher(run_cli):

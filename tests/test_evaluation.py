@@ -7,8 +7,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot.evaluation import Case, EvalFileError, judge, load_cases, run, summarize
-from bot.knowledge import Citation, Entry
+from bot.evaluation import (
+    Case,
+    EvalFileError,
+    judge,
+    load_cases,
+    run,
+    summarize,
+    verbatim_phrasings,
+)
+from bot.knowledge import Citation, Entry, load_knowledge
 from bot.matching import MatchResult, Suggestion
 from tests.conftest import (
     ANALYSTS_SET,
@@ -53,6 +61,16 @@ ABSTAINED = MatchResult("q", None, 10.0, False)
 ])
 def test_judge(case, result, correct):
     assert judge(case, result) is correct
+
+
+def test_questions_the_knowledge_base_holds_word_for_word_are_counted(make_kb):
+    kb = load_knowledge(*make_kb())
+    cases = [Case("When did Miravia launch?", expect_any=("November",)),
+             Case("MIRAVIA  launch-date", expect_any=("November",)),
+             Case("when did miravia launch in spain", expect_any=("November",)),
+             Case("miravia discount code", abstain=True)]
+    assert [c.question for c in verbatim_phrasings(cases, kb)] == [
+        "When did Miravia launch?", "MIRAVIA  launch-date"]
 
 
 def test_load_cases_reads_both_sets():
@@ -114,7 +132,7 @@ class _FixedMatcher:
 FLOORS = {
     DEV_SET: {"accuracy": 0.95, "abstain": 0.95, "wrong": 0.02},  # the targets
     HOLDOUT_SET: {"accuracy": 0.88, "abstain": 0.94, "wrong": 0.025},
-    CHAT_SET: {"accuracy": 0.93, "abstain": 0.97, "wrong": 0.02},
+    CHAT_SET: {"accuracy": 0.92, "abstain": 0.98, "wrong": 0.02},
     NEARMISS_SET: {"accuracy": 0.89, "abstain": 0.91, "wrong": 0.055},
     ANALYSTS_SET: {"accuracy": 0.90, "abstain": 0.94, "wrong": 0.02},
     PRACTITIONERS_SET: {"accuracy": 0.875, "abstain": 0.97, "wrong": 0.02},
