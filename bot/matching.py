@@ -114,6 +114,9 @@ _PART_SPLIT = re.compile(r"\?+\s+(?=\S)|\s*;\s*|\s+[+&]\s+|\s*,?\s+(?:and|also|p
                          rf"(?:also\s+)?(?={_QUESTION_START})", re.I)
 _PART_PREFIX = re.compile(r"^([^:?]{2,40}):\s+(?=\S)")
 _YEAR = re.compile(r"(?:19|20)\d\d")
+# "may" is left out: far more often a verb than a month
+_MONTHS = ("january february march april june july august september october november december"
+           .split())
 # "lazada was bought in 2014, right?": a claim the user checks, which the article's figure answers
 _CHECKED_CLAIM = re.compile(r"[,\s](?:right|correct|yeah|yea|yes|no|true|innit|huh"
                             r"|is that (?:so|true|right)"
@@ -430,6 +433,8 @@ class Matcher:
             tuple(sum(self._idf[t] for t in sorted(words)) or 1.0 for words in doc_words)
             for doc_words in phrasing_words)
         self._unknown_idf = math.log((n + 1) / 0.5)
+        self._months = frozenset(t for month in _MONTHS for t in self._content(
+            self.normalizer.canonical(tokenize(month))))
         self._vocab_set = frozenset(self._idf)
         synonym_words = {t for phrase in self.normalizer.members for t in phrase}
         # Words never corrected: known ones, function words and any synonym's own words.
@@ -681,7 +686,10 @@ class Matcher:
         # a figure or year the entry never names is seldom a slip ("singles day figures in
         # 2023"), unless the user is checking a claim, which the entry's own figure corrects
         numbers = set() if prepared.checks_claim else {t for t in content if t[0].isdigit()}
+        # and so is a month ("the december quarter"): the article's results are August's
         years = {t for t in numbers if _YEAR.fullmatch(t)}
+        if not prepared.checks_claim:
+            years |= query_words & self._months
         length = 100.0 * min(len(query_words), 10) / 10
         named_topics = self.named_topics(prepared)
         out = []

@@ -306,6 +306,14 @@ def test_real_gaps_say_what_the_article_does_not_give(matcher, question):
     assert result.entry.answer.startswith("The article doesn't")
 
 
+@pytest.mark.parametrize(("month", "mismatch"), [("december", 100.0), ("august", 0.0)])
+def test_a_month_the_entry_never_names_is_a_mismatch_too(matcher, month, mismatch):
+    """The article's quarterly results are August's: "the December quarter" is another one."""
+    ranked = matcher.rank(matcher.prepare(f"alibaba's {month} 2022 quarterly results"))
+    features = next(f for _, doc, f in ranked if doc.entry.id == "alibaba-august-2022-results")
+    assert features[FEATURES.index("year_mismatch")] == mismatch
+
+
 @pytest.mark.parametrize(("typed", "meant"), [
     ("alibab", "alibaba"), ("aliexprss", "aliexpress"), ("groth", "growth"), ("turky", "turkey"),
     ("shien", "shein"), ("lazadda", "lazada"),
