@@ -79,9 +79,13 @@ _HOW_MANY = re.compile(r"\bhow (?:many|much|big|large|high)\b|\bwhat (?:percenta
                        r"amount|number)\b|\bcuant[oa]s?\b")
 _HOW_LONG = re.compile(r"\bhow long\b")
 _WHAT_YEAR = re.compile(r"\b(?:what|which) (?:year|month|date|day)\b|\bsince when\b")
-# "which 10 cities", "name the six countries": the things counted, named one by one
+# "which 10 cities", "name the six countries", "which brazilian cities": the places or brands
+# counted, named one by one (a count does not answer it)
 _WHICH_N = re.compile(r"\b(?:which|what|name|list)(?: the| all| those| these)? (?:\d+|two|three|"
-                      r"four|five|six|seven|eight|nine|ten)\b")
+                      r"four|five|six|seven|eight|nine|ten)\b"
+                      r"|\b(?:which|what|name|list)(?: the| all| those| these| other| exact"
+                      r"| specific)?(?: \w+)? (?:cities|countries|brands|markets|towns|regions"
+                      r"|locations|places)\b")
 
 # "besides covid and competition, what else ...": what a question sets aside is not what it asks
 # about, so those words (at most six, up to a comma or the next question word) are dropped

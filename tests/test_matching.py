@@ -397,7 +397,10 @@ def test_shipped_word_evidence_is_the_default(matcher):
     ("list the 5 platforms", "which_n"),
     ("how many cities get the lockers", "how_many"),
     ("how long has aliexpress had pickup points", "how_long"),
+    ("which brazilian cities get the lockers", "which_n"),
+    ("what countries does miravia ship to", "which_n"),
     ("which platforms were merged", None),
+    ("which company runs miravia", None),
     ("which year did lazada change hands", "when"),
 ])
 def test_question_type_tells_counting_from_naming_and_from_duration(question, qtype):
