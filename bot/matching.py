@@ -102,6 +102,11 @@ _ABOUT_BOT = re.compile(r"\b(?:who|what) (?:are|r) (?:you|u|ya)\b|\bwho (?:made|
                         r"chat ?gpt)\b|\b(?:what|which) (?:model|llm|ai)\b.* (?:you|u)\b"
                         r"|\bhow do (?:you|u|i) (?:work|use)\b")
 
+# "what's this article actually about?" asks for a summary, though every word of it is filler
+_ABOUT_ARTICLE = re.compile(r"\W*(?:so |ok |okay |hey |and )?(?:what(?:'s|s| is| was))"
+                            r" (?:this|the|that) (?:article|piece|post|story|text|update|thing)"
+                            r"(?: \w+){0,2} about\W*")
+
 _THANKS = frozenset({"thank", "thanks", "thx", "ty", "gracias", "cheers"})
 GREETINGS = frozenset("hi hello hey hiya yo hola thanks thank thx ty cheers bye goodbye "
                       "morning evening howdy sup bot robot buddy mate gracias".split())
@@ -476,6 +481,8 @@ class Matcher:
         folded = fold(text)
         # a question of nothing but what it sets aside keeps its words
         raw = tokenize_folded(_ASIDE_SPAN.sub(" ", folded)) or tokenize_folded(folded)
+        if _ABOUT_ARTICLE.fullmatch(folded):
+            raw = tokenize_folded("summary")
         tokens = self.normalizer.canonical([self._correct(t) for t in raw])
         # correct again after folding synonyms: a corrected word may complete a phrase
         tokens = self.normalizer.canonical(tokens)

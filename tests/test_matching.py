@@ -135,6 +135,9 @@ def test_answer_offers_related_entries(small):
      "2022?", "cainiao", "47.500"),
     # other languages users write in
     ("¿Cuándo se lanzó Miravia?", "miravia", "November"),
+    # the whole article: every word of the first is filler
+    ("what's this article actually about?", "alibaba", "Miravia"),
+    ("tl;dr pls", "alibaba", "Trendyol"),
 ])
 def test_questions_find_the_right_fact(matcher, question, expected_topic, fact):
     result = matcher.match(question)
@@ -473,6 +476,7 @@ def test_a_year_the_entry_never_names_is_a_mismatch(matcher, year, mismatch):
     ("max value of the coupon", "maximum value of the coupon"),
     ("which platform offset the decline", "which platform compensated the decline"),
     ("how many did they end up with", "how many did they actually have"),
+    ("lazada tl;dr", "lazada summary"), ("gist of the piece", "recap of the piece"),
 ])
 def test_names_and_phrases_users_vary_fold_alike(matcher, typed, meant):
     assert matcher.prepare(typed).content == matcher.prepare(meant).content
