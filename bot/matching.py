@@ -332,9 +332,9 @@ class MatchConfig:
     rank_weights: tuple[float, ...] = (0.2, 0.0, 0.0, 0.4, 0.3, 0.0, -0.2, -0.2, 0.0, -0.05, 0.0,
                                        0.0, 0.0, 0.1, 0.1, -0.2, 0.0)
     confidence_weights: tuple[float, ...] = (
-        -0.01194, 0.0403, -0.0085, 0.0144, 0.01346, 0.01809, -0.00488, -0.00527, -0.05104,
-        -0.00492, 0.027, -0.00932, 0.0, 0.00454, 0.16415, -0.03983, -0.05799, -0.0, -2.5706)
-    confidence_threshold: float = 0.7
+        -0.01174, 0.03775, -0.00865, 0.01483, 0.0142, 0.01957, -0.00649, -0.01437, -0.05611,
+        -0.00632, 0.03085, -0.00957, 0.0, 0.00426, 0.17246, -0.03862, -0.05199, -0.0, -2.5458)
+    confidence_threshold: float = 0.725
     # entries scored per question (None scans them all); at 12, ties in the index, broken by
     # load order, let a known gap's phrasings push the right fact out of the candidates
     candidate_limit: int | None = 30
