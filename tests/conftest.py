@@ -32,7 +32,7 @@ BLIND_SET = KNOWLEDGE_DIR / "eval" / "blind.yaml"
 BLIND2_SET = KNOWLEDGE_DIR / "eval" / "blind2.yaml"
 BLIND3_SET = KNOWLEDGE_DIR / "eval" / "blind3.yaml"
 BLIND4_SET = KNOWLEDGE_DIR / "eval" / "blind4.yaml"
-BLIND5_SET = KNOWLEDGE_DIR / "eval" / "blind5.yaml"  # untouched: measured once, see its header
+BLIND5_SET = KNOWLEDGE_DIR / "eval" / "blind5.yaml"
 PUBLIC_SET = ROOT.parent / "shared" / "eval" / "public.yaml"
 
 

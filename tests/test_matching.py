@@ -477,6 +477,9 @@ def test_a_year_the_entry_never_names_is_a_mismatch(matcher, year, mismatch):
     ("which platform offset the decline", "which platform compensated the decline"),
     ("how many did they end up with", "how many did they actually have"),
     ("lazada tl;dr", "lazada summary"), ("gist of the piece", "recap of the piece"),
+    ("lazada growth jun-sep", "lazada growth june-september"),
+    ("aliexpress repeat buyers", "aliexpress repurchase rate"),
+    ("ask: who runs lazada huh", "who runs lazada"),
 ])
 def test_names_and_phrases_users_vary_fold_alike(matcher, typed, meant):
     assert matcher.prepare(typed).content == matcher.prepare(meant).content
