@@ -333,9 +333,9 @@ class MatchConfig:
     rank_weights: tuple[float, ...] = (0.2, 0.0, 0.0, 0.4, 0.3, 0.0, -0.2, -0.2, 0.0, -0.05, 0.0,
                                        0.0, 0.0, 0.1, 0.1, -0.2, 0.0)
     confidence_weights: tuple[float, ...] = (
-        -0.01191, 0.03807, -0.00881, 0.01485, 0.01415, 0.01956, -0.00646, -0.01411, -0.05619,
-        -0.00633, 0.03092, -0.00953, 0.0, 0.00432, 0.17243, -0.0386, -0.05353, -0.0, -2.5465)
-    confidence_threshold: float = 0.725
+        -0.01315, 0.04016, -0.00958, 0.01532, 0.01178, 0.01979, -0.00571, -0.01421, -0.05739,
+        -0.00786, 0.0346, -0.01059, 0.0, 0.0049, 0.16913, -0.03983, -0.05332, -0.0, -2.5193)
+    confidence_threshold: float = 0.675
     # entries scored per question (None scans them all); at 12, ties in the index, broken by
     # load order, let a known gap's phrasings push the right fact out of the candidates
     candidate_limit: int | None = 30

@@ -147,6 +147,19 @@ def test_questions_find_the_right_fact(matcher, question, expected_topic, fact):
     assert fact.lower() in haystack.lower()
 
 
+@pytest.mark.parametrize(("name", "quoted"), [
+    ("pandaily", "Pandaily"), ("yuguo", "Yuguo"), ("pingwest?", "Pingwest"),
+    ("rocket internet", "Rocket Internet"), ("daraz", "Daraz"), ("daniel zhang", "Daniel Zhang"),
+    ("bytedance", "Bytedance"), ("mars masterfoods", "Mars Masterfoods"), ("belgium", "Belgium"),
+    ("amsterdam", "Amsterdam"), ("douyin", "Douyin"), ("tmall", "Tmall"),
+])
+def test_a_name_the_article_mentions_gets_what_it_says_about_it(matcher, name, quoted):
+    """A bare name is a question about it: the fact quoting it, not "the article doesn't say"."""
+    result = matcher.match(name)
+    assert result.answered, (name, result.best_id)
+    assert any(quoted in c.quote for c in result.entry.citations), (name, result.entry.id)
+
+
 @pytest.mark.parametrize("number", ["47.500", "47,500", "47500", "47 500"])
 def test_number_formats_match_alike(matcher, number):
     reference = matcher.match("was aliexpress aiming for 47.500 pick-up points")
