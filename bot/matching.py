@@ -64,6 +64,7 @@ probably sharply massively hugely drastically dramatically decided decide
 tf af wtf w lowkey highkey fam smh ikr iirc afaik lmk rly srsly ya yall yup nope hmm um uh
 ehh ah lemme ppl ask huh wen whn wher whr
 isnt wasnt doesnt didnt dont arent werent hasnt havent wont cant
+mcuh muhc hwo waht whta wht hte adn taht thier wich whcih whihc wehn whne
 que es el la los las de del y en un una por para con se lo al hay tiene tener tienen esta
 estan era fue son su sus mi como muy mas pero si ya le les da dan hace
 """.split())
@@ -72,6 +73,7 @@ estan era fue son su sus mi como muy mas pero si ya le les da dan hace
 QUESTION_TYPES = {
     "who": "who", "whom": "who", "whose": "who", "quien": "who", "quién": "who",
     "when": "when", "cuando": "when", "cuándo": "when", "wen": "when", "whn": "when",
+    "wehn": "when", "whne": "when",
     "where": "where", "donde": "where", "dónde": "where", "wher": "where", "whr": "where",
     "why": "why", "porque": "why",
 }

@@ -493,6 +493,7 @@ def test_a_year_the_entry_never_names_is_a_mismatch(matcher, year, mismatch):
     ("lazada growth jun-sep", "lazada growth june-september"),
     ("aliexpress repeat buyers", "aliexpress repurchase rate"),
     ("ask: who runs lazada huh", "who runs lazada"),
+    ("waht is the coupon adn how mcuh", "the coupon"),
 ])
 def test_names_and_phrases_users_vary_fold_alike(matcher, typed, meant):
     assert matcher.prepare(typed).content == matcher.prepare(meant).content
