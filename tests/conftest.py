@@ -33,6 +33,7 @@ BLIND2_SET = KNOWLEDGE_DIR / "eval" / "blind2.yaml"
 BLIND3_SET = KNOWLEDGE_DIR / "eval" / "blind3.yaml"
 BLIND4_SET = KNOWLEDGE_DIR / "eval" / "blind4.yaml"
 BLIND5_SET = KNOWLEDGE_DIR / "eval" / "blind5.yaml"
+BLIND6_SET = KNOWLEDGE_DIR / "eval" / "blind6.yaml"  # untouched: measured once, see its header
 PUBLIC_SET = ROOT.parent / "shared" / "eval" / "public.yaml"
 
 

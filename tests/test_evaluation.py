@@ -24,6 +24,7 @@ from tests.conftest import (
     BLIND3_SET,
     BLIND4_SET,
     BLIND5_SET,
+    BLIND6_SET,
     BLIND_SET,
     CHAT_SET,
     DEV_SET,
@@ -77,7 +78,7 @@ def test_questions_the_knowledge_base_holds_word_for_word_are_counted(make_kb):
 def test_load_cases_reads_both_sets():
     for path in (DEV_SET, HOLDOUT_SET, CHAT_SET, NEARMISS_SET, ANALYSTS_SET, PRACTITIONERS_SET,
                  HELDOUT_SET, FRESH_SET, BLIND_SET, BLIND2_SET, BLIND3_SET,
-                 BLIND4_SET, BLIND5_SET, PUBLIC_SET):
+                 BLIND4_SET, BLIND5_SET, BLIND6_SET, PUBLIC_SET):
         cases = load_cases(path)
         assert cases and all(c.question for c in cases)
 
@@ -133,17 +134,18 @@ class _FixedMatcher:
 FLOORS = {
     DEV_SET: {"accuracy": 0.95, "abstain": 0.95, "wrong": 0.02},  # the targets
     HOLDOUT_SET: {"accuracy": 0.88, "abstain": 0.94, "wrong": 0.025},
-    CHAT_SET: {"accuracy": 0.93, "abstain": 0.98, "wrong": 0.02},
-    NEARMISS_SET: {"accuracy": 0.90, "abstain": 0.91, "wrong": 0.055},
-    ANALYSTS_SET: {"accuracy": 0.91, "abstain": 0.96, "wrong": 0.02},
+    CHAT_SET: {"accuracy": 0.935, "abstain": 0.98, "wrong": 0.02},
+    NEARMISS_SET: {"accuracy": 0.91, "abstain": 0.90, "wrong": 0.055},
+    ANALYSTS_SET: {"accuracy": 0.92, "abstain": 0.95, "wrong": 0.02},
     PRACTITIONERS_SET: {"accuracy": 0.89, "abstain": 0.97, "wrong": 0.02},
-    HELDOUT_SET: {"accuracy": 0.88, "abstain": 0.93, "wrong": 0.03},
+    HELDOUT_SET: {"accuracy": 0.90, "abstain": 0.93, "wrong": 0.03},
     FRESH_SET: {"accuracy": 0.90, "abstain": 0.94, "wrong": 0.03},
-    BLIND_SET: {"accuracy": 0.85, "abstain": 0.92, "wrong": 0.025},
-    BLIND2_SET: {"accuracy": 0.885, "abstain": 0.97, "wrong": 0.02},
-    BLIND3_SET: {"accuracy": 0.885, "abstain": 0.96, "wrong": 0.025},
-    BLIND4_SET: {"accuracy": 0.94, "abstain": 0.93, "wrong": 0.02},
-    BLIND5_SET: {"accuracy": 0.87, "abstain": 0.95, "wrong": 0.025},
+    BLIND_SET: {"accuracy": 0.87, "abstain": 0.92, "wrong": 0.025},
+    BLIND2_SET: {"accuracy": 0.91, "abstain": 0.97, "wrong": 0.02},
+    BLIND3_SET: {"accuracy": 0.895, "abstain": 0.96, "wrong": 0.03},
+    BLIND4_SET: {"accuracy": 0.94, "abstain": 0.93, "wrong": 0.025},
+    BLIND5_SET: {"accuracy": 0.895, "abstain": 0.95, "wrong": 0.025},
+    BLIND6_SET: {"accuracy": 0.94, "abstain": 0.97, "wrong": 0.01},
 }
 
 
