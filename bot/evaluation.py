@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from bot.knowledge import Entry, KnowledgeBase, Problem, normalize_for_quote
+from bot.knowledge import Entry, KnowledgeBase, Problem, normalize_for_quote, phrasing_key
 from bot.matching import Matcher, MatchResult, fold
 
 _CASE_KEYS = {"q", "expect", "expect_any", "expect_all", "abstain", "kind", "topic", "note"}
@@ -101,17 +100,13 @@ def judge(case: Case, result: MatchResult) -> bool:
     return all(_fold(s) in haystack for s in case.expect_all)
 
 
-def _words(text: str) -> str:
-    return " ".join(re.findall(r"\w+", fold(text)))
-
-
 def verbatim_phrasings(cases: Iterable[Case], kb: KnowledgeBase) -> list[Case]:
     """The questions the knowledge base holds word for word as a phrasing (case, accents and
     punctuation aside). A question set measures questions nobody wrote phrasings from; one that
     is a phrasing measures only that the matcher finds its own text, so a curator should see
     how many there are, and a phrasing copied from an eval set shows up here."""
-    phrasings = {_words(q) for entry in kb.entries.values() for q in entry.questions}
-    return [case for case in cases if _words(case.question) in phrasings]
+    phrasings = {phrasing_key(fold(q)) for entry in kb.entries.values() for q in entry.questions}
+    return [case for case in cases if phrasing_key(fold(case.question)) in phrasings]
 
 
 def entry_answers(case: Case, entry: Entry) -> bool:

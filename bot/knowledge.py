@@ -604,7 +604,7 @@ class _Builder:
                       for i in range(len(questions)))
         self.phrasing_sites[eid] = sites
         for q, (_, q_line) in zip(questions, sites, strict=True):
-            key = _phrasing_key(q)
+            key = phrasing_key(q)
             owner = self.phrasing_owner.get(key)
             if owner is not None and owner[0] != eid:
                 check.warn(q_line, eid, f"phrasing {q!r} duplicates one of entry "
@@ -674,7 +674,8 @@ class _Builder:
         )
 
 
-def _phrasing_key(text: str) -> str:
+def phrasing_key(text: str) -> str:
+    """A phrasing word for word: case and punctuation aside."""
     return " ".join(re.sub(r"[^\w]+", " ", text.lower()).split())
 
 
