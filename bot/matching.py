@@ -482,10 +482,11 @@ class Matcher:
     def prepare(self, question: str) -> _Prepared:
         text = question[:MAX_QUESTION_CHARS]
         folded = fold(text)
-        # a question of nothing but what it sets aside keeps its words
-        raw = tokenize_folded(_ASIDE_SPAN.sub(" ", folded)) or tokenize_folded(folded)
         if _ABOUT_ARTICLE.fullmatch(folded):
             raw = tokenize_folded("summary")
+        else:
+            # a question of nothing but what it sets aside keeps its words
+            raw = tokenize_folded(_ASIDE_SPAN.sub(" ", folded)) or tokenize_folded(folded)
         tokens = self.normalizer.canonical([self._correct(t) for t in raw])
         # correct again after folding synonyms: a corrected word may complete a phrase
         tokens = self.normalizer.canonical(tokens)
@@ -697,13 +698,14 @@ class Matcher:
                 if score > best[owner]:
                     best[owner] = float(score)
         unknown = 100 * (total - known_total) / total
-        # a figure or year the entry never names is seldom a slip ("singles day figures in
-        # 2023"), unless the user is checking a claim, which the entry's own figure corrects
-        numbers = set() if prepared.checks_claim else {t for t in content if t[0].isdigit()}
-        # and so is a month ("the december quarter"): the article's results are August's
-        years = {t for t in numbers if _YEAR.fullmatch(t)}
+        # a figure, year or month the entry never names is seldom a slip ("singles day figures
+        # in 2023", "the december quarter"), unless the user is checking a claim, which the
+        # entry's own figure corrects
+        numbers: set[str] = set()
+        years: set[str] = set()
         if not prepared.checks_claim:
-            years |= query_words & self._months
+            numbers = {t for t in content if t[0].isdigit()}
+            years = {t for t in numbers if _YEAR.fullmatch(t)} | (query_words & self._months)
         length = 100.0 * min(len(query_words), 10) / 10
         named_topics = self.named_topics(prepared)
         out = []
