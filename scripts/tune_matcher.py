@@ -133,6 +133,10 @@ def main() -> None:
                              "bot/word_evidence.py before tuning")
     parser.add_argument("--curve", action="store_true",
                         help="also print the cross-validated figures at each threshold")
+    parser.add_argument("--threshold-on", type=Path, nargs="*", default=[],
+                        help="more question files, not fitted to, on which (with the training "
+                             "files) the threshold is chosen: it then rests on confidences the "
+                             "model did not learn from, and on more populations of users")
     parser.add_argument("--gap-credit", type=float, default=0.6,
                         help="weight, in ranking, of out-of-scope questions landing on a gap")
     args = parser.parse_args()
@@ -186,16 +190,17 @@ def main() -> None:
     def best_threshold(p, answered_ok, data):
         """The threshold with the best objective averaged over the question files: each file
         is one population of users, and pooled, the largest file (or the one richest in near
-        misses) would decide alone what every user gets."""
-        best = None
-        for threshold in np.arange(0.2, 0.95, 0.025):
-            answered = data.answered(p, threshold)
-            objective = float(np.mean([objective_of(answered, answered_ok, data, data.file == f)
-                                       for f in np.unique(data.file)]))
-            acc, abstain, wrong = data.rates(answered, answered_ok)
-            if best is None or objective > best[0]:
-                best = (objective, float(threshold), acc, abstain, wrong)
-        return best
+        misses) would decide alone what every user gets. The curve is jagged (one question more
+        or less at each step) and flat near its top, so the pick is made on the curve smoothed
+        over each step's neighbours: a raw maximum flips between runs on a one-question change."""
+        thresholds = np.arange(0.2, 0.95, 0.025)
+        objectives = np.array([
+            np.mean([objective_of(data.answered(p, t), answered_ok, data, data.file == f)
+                     for f in np.unique(data.file)]) for t in thresholds])
+        smoothed = np.convolve(np.pad(objectives, 1, mode="edge"), np.ones(3) / 3, mode="valid")
+        i = int(np.argmax(smoothed))
+        acc, abstain, wrong = data.rates(data.answered(p, thresholds[i]), answered_ok)
+        return float(objectives[i]), float(thresholds[i]), acc, abstain, wrong
 
     def cross_validate(rank_weights, curve=False):
         """Leave-one-file-out cross-validation (5-fold with fewer than three files): an honest
@@ -246,11 +251,13 @@ def main() -> None:
     y = (right & dev.valid).astype(float)
     w, b = fit_logistic(x[dev.answerable], y[dev.answerable], l2=args.l2)
     conf_weights = (*(round(float(v), 5) for v in w), round(float(b), 4))
-    p = 1 / (1 + np.exp(-(x @ w + b)))
-    _, threshold, acc, abstain, wrong = best_threshold(p, right, dev)
+    pool = Dataset(matcher, [*args.train, *args.threshold_on]) if args.threshold_on else dev
+    _, x_pool, right_pool = pool.top(rank_weights)
+    p = 1 / (1 + np.exp(-(x_pool @ w + b)))
+    _, threshold, acc, abstain, wrong = best_threshold(p, right_pool, pool)
     config = replace(matcher.config, rank_weights=rank_weights, confidence_weights=conf_weights,
                      confidence_threshold=round(threshold, 3))
-    print(f"{dev.path} (fitted): accuracy {acc:.3f} abstain {abstain:.3f} wrong {wrong:.3f}")
+    print(f"{pool.path} (fitted): accuracy {acc:.3f} abstain {abstain:.3f} wrong {wrong:.3f}")
     for rep in reports:
         _, xr, right_r = rep.top(rank_weights)
         p = 1 / (1 + np.exp(-(xr @ w + b)))
