@@ -25,6 +25,7 @@ from tests.conftest import (
     BLIND4_SET,
     BLIND5_SET,
     BLIND6_SET,
+    BLIND7_SET,
     BLIND_SET,
     CHAT_SET,
     DEV_SET,
@@ -78,7 +79,7 @@ def test_questions_the_knowledge_base_holds_word_for_word_are_counted(make_kb):
 def test_load_cases_reads_both_sets():
     for path in (DEV_SET, HOLDOUT_SET, CHAT_SET, NEARMISS_SET, ANALYSTS_SET, PRACTITIONERS_SET,
                  HELDOUT_SET, FRESH_SET, BLIND_SET, BLIND2_SET, BLIND3_SET,
-                 BLIND4_SET, BLIND5_SET, BLIND6_SET, PUBLIC_SET):
+                 BLIND4_SET, BLIND5_SET, BLIND6_SET, BLIND7_SET, PUBLIC_SET):
         cases = load_cases(path)
         assert cases and all(c.question for c in cases)
 
@@ -145,7 +146,8 @@ FLOORS = {
     BLIND3_SET: {"accuracy": 0.895, "abstain": 0.96, "wrong": 0.03},
     BLIND4_SET: {"accuracy": 0.94, "abstain": 0.93, "wrong": 0.025},
     BLIND5_SET: {"accuracy": 0.895, "abstain": 0.95, "wrong": 0.025},
-    BLIND6_SET: {"accuracy": 0.94, "abstain": 0.97, "wrong": 0.01},
+    BLIND6_SET: {"accuracy": 0.97, "abstain": 0.98, "wrong": 0.01},
+    BLIND7_SET: {"accuracy": 0.88, "abstain": 0.94, "wrong": 0.02},
 }
 
 
