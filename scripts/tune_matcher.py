@@ -1,12 +1,14 @@
 """Choose the matcher's weights by measurement on the dev set, and print them.
 
-Two steps, both on the dev set only (the public sample is printed for information and must not
-drive the choice, or it stops predicting the hidden set):
+Two steps, on the tuning sets (the public sample, and the newest held-out set, may be printed
+with --report for information and must not drive the choice, or they stop predicting the hidden
+set):
 1. ranking: a random search for the `rank_weights` that put a right entry first most often;
 2. abstention: a logistic regression on the best entry's signals and its margin, predicting
    whether that entry is right; then the probability threshold that maximises
    accuracy + correct abstentions - wrong_cost * confidently-wrong answers, averaged over the
-   question files (each written by another hand: one population of users each).
+   question files (each written by another hand: one population of users each), those given
+   with --threshold-on included: held-out files the regression was not fitted to.
 
 Needs numpy (a development tool, not a dependency of the bot):
     .venv/bin/pip install numpy
