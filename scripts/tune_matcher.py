@@ -196,9 +196,13 @@ def main() -> None:
         or less at each step) and flat near its top, so the pick is made on the curve smoothed
         over each step's neighbours: a raw maximum flips between runs on a one-question change."""
         thresholds = np.arange(0.2, 0.95, 0.025)
-        objectives = np.array([
-            np.mean([objective_of(data.answered(p, t), answered_ok, data, data.file == f)
-                     for f in np.unique(data.file)]) for t in thresholds])
+        files = [data.file == f for f in np.unique(data.file)]
+        objectives = []
+        for t in thresholds:
+            answered = data.answered(p, t)
+            objectives.append(np.mean([objective_of(answered, answered_ok, data, rows)
+                                       for rows in files]))
+        objectives = np.array(objectives)
         smoothed = np.convolve(np.pad(objectives, 1, mode="edge"), np.ones(3) / 3, mode="valid")
         i = int(np.argmax(smoothed))
         acc, abstain, wrong = data.rates(data.answered(p, thresholds[i]), answered_ok)
